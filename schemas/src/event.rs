@@ -1,0 +1,343 @@
+//! The ledger's event envelope and the event vocabulary (DESIGN §2).
+//!
+//! An [`Event`] is immutable once appended. Writers build a [`NewEvent`]; the ledger assigns the
+//! version, position, timestamp and hash chain.
+
+use crate::hash;
+use crate::ids::{GraphId, StreamId, TaskId};
+use crate::selector::LabelSelector;
+use crate::spec::GraphSpec;
+use crate::value::TypedValue;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The version of the payload schemas below; bumped when a payload changes incompatibly.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Why a task failed for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The handler returned an error (after all retries).
+    HandlerError,
+    /// An attempt ran longer than `timeoutMs` (after all retries).
+    Timeout,
+    /// No worker has the handler.
+    HandlerMissing,
+    /// No matching worker claimed the task within the schedule-to-start timeout.
+    ScheduleToStartTimeout,
+    /// The args did not fit the handler.
+    BadArgs,
+}
+
+/// The payload of an event; its variant is the event's `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum EventData {
+    /// The frozen, validated spec was accepted.
+    GraphSubmitted {
+        /// The normalized spec (defaults resolved).
+        spec: GraphSpec,
+        /// SHA-256 of the canonical spec.
+        spec_hash: String,
+        /// Who submitted it.
+        submitter: String,
+        /// The idempotency key, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        idempotency_key: Option<String>,
+    },
+    /// Someone asked to cancel the run.
+    GraphCancelRequested {
+        /// Why, as given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Every task succeeded.
+    GraphSucceeded {},
+    /// A task failed for good; its descendants were skipped.
+    GraphFailed {
+        /// Keys of the tasks that failed.
+        failed: Vec<String>,
+    },
+    /// The run was cancelled.
+    GraphCancelled {
+        /// Why, as given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Dispatched: eligible to run now, or at `not_before`.
+    TaskPending {
+        /// The task's key in its graph.
+        key: String,
+        /// The handler.
+        name: String,
+        /// The final args, predecessors' results appended when `passResults` is set.
+        args: Vec<TypedValue>,
+        /// Which workers may run it.
+        label_selector: LabelSelector,
+        /// Retries after the first attempt.
+        retry_count: u32,
+        /// Base retry delay.
+        retry_backoff_ms: u64,
+        /// Start-to-close timeout of one attempt.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+    },
+    /// A worker claimed an attempt.
+    TaskReceived {
+        /// 1 for the first attempt.
+        attempt: u32,
+        /// The claiming worker.
+        worker_id: String,
+        /// The previous attempt's holder vanished and this one took over.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        takeover: bool,
+    },
+    /// The handler started.
+    TaskStarted {
+        /// The attempt.
+        attempt: u32,
+    },
+    /// The attempt failed and another one is scheduled.
+    TaskRetry {
+        /// The failed attempt.
+        attempt: u32,
+        /// What went wrong.
+        error: String,
+        /// When the next attempt becomes eligible.
+        retry_at: DateTime<Utc>,
+    },
+    /// The handler returned results.
+    TaskSucceeded {
+        /// The attempt.
+        attempt: u32,
+        /// Typed results.
+        results: Vec<TypedValue>,
+    },
+    /// The task failed for good.
+    TaskFailed {
+        /// The last attempt, if one ran.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attempt: Option<u32>,
+        /// What went wrong.
+        error: String,
+        /// The class of failure.
+        kind: FailureKind,
+    },
+    /// The run was cancelled before this task ended.
+    TaskCancelled {
+        /// Why, as given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// An upstream task failed, so this one will never run.
+    TaskSkipped {
+        /// The key of the failed upstream task.
+        upstream: String,
+    },
+}
+
+/// The event type names, as stored in the envelope's `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    #[allow(missing_docs)]
+    GraphSubmitted,
+    #[allow(missing_docs)]
+    GraphCancelRequested,
+    #[allow(missing_docs)]
+    GraphSucceeded,
+    #[allow(missing_docs)]
+    GraphFailed,
+    #[allow(missing_docs)]
+    GraphCancelled,
+    #[allow(missing_docs)]
+    TaskPending,
+    #[allow(missing_docs)]
+    TaskReceived,
+    #[allow(missing_docs)]
+    TaskStarted,
+    #[allow(missing_docs)]
+    TaskRetry,
+    #[allow(missing_docs)]
+    TaskSucceeded,
+    #[allow(missing_docs)]
+    TaskFailed,
+    #[allow(missing_docs)]
+    TaskCancelled,
+    #[allow(missing_docs)]
+    TaskSkipped,
+}
+
+impl EventType {
+    /// The stored name, e.g. `TaskPending`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::GraphSubmitted => "GraphSubmitted",
+            Self::GraphCancelRequested => "GraphCancelRequested",
+            Self::GraphSucceeded => "GraphSucceeded",
+            Self::GraphFailed => "GraphFailed",
+            Self::GraphCancelled => "GraphCancelled",
+            Self::TaskPending => "TaskPending",
+            Self::TaskReceived => "TaskReceived",
+            Self::TaskStarted => "TaskStarted",
+            Self::TaskRetry => "TaskRetry",
+            Self::TaskSucceeded => "TaskSucceeded",
+            Self::TaskFailed => "TaskFailed",
+            Self::TaskCancelled => "TaskCancelled",
+            Self::TaskSkipped => "TaskSkipped",
+        }
+    }
+
+    /// Whether the event ends its graph's run.
+    pub fn ends_graph(self) -> bool {
+        matches!(self, Self::GraphSucceeded | Self::GraphFailed | Self::GraphCancelled)
+    }
+}
+
+impl EventData {
+    /// The event's type.
+    pub fn event_type(&self) -> EventType {
+        match self {
+            Self::GraphSubmitted { .. } => EventType::GraphSubmitted,
+            Self::GraphCancelRequested { .. } => EventType::GraphCancelRequested,
+            Self::GraphSucceeded {} => EventType::GraphSucceeded,
+            Self::GraphFailed { .. } => EventType::GraphFailed,
+            Self::GraphCancelled { .. } => EventType::GraphCancelled,
+            Self::TaskPending { .. } => EventType::TaskPending,
+            Self::TaskReceived { .. } => EventType::TaskReceived,
+            Self::TaskStarted { .. } => EventType::TaskStarted,
+            Self::TaskRetry { .. } => EventType::TaskRetry,
+            Self::TaskSucceeded { .. } => EventType::TaskSucceeded,
+            Self::TaskFailed { .. } => EventType::TaskFailed,
+            Self::TaskCancelled { .. } => EventType::TaskCancelled,
+            Self::TaskSkipped { .. } => EventType::TaskSkipped,
+        }
+    }
+
+    /// Splits into the stored `type` name and `data` JSON.
+    pub fn to_parts(&self) -> (&'static str, serde_json::Value) {
+        let mut v = serde_json::to_value(self).expect("event payloads always serialise");
+        let data = v.get_mut("data").map(serde_json::Value::take).unwrap_or_default();
+        (self.event_type().as_str(), data)
+    }
+
+    /// Rebuilds a payload from its stored `type` name and `data` JSON.
+    pub fn from_parts(ty: &str, data: serde_json::Value) -> Result<Self, serde_json::Error> {
+        serde_json::from_value(serde_json::json!({ "type": ty, "data": data }))
+    }
+}
+
+/// Who and what caused an event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMeta {
+    /// The user or role that caused it (`admin`, `projector`, `worker:<id>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// The event that caused this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub causation_id: Option<Uuid>,
+    /// The run this event belongs to (the graph id for everything Aurora appends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<Uuid>,
+    /// The W3C trace id, when tracing is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// The worker that appended it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<String>,
+    /// The lease fencing token of the appender, where it holds one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fencing_token: Option<u64>,
+}
+
+/// An event before it is appended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// Time-ordered id (UUIDv7).
+    pub id: Uuid,
+    /// The graph it belongs to.
+    pub graph_id: GraphId,
+    /// The task, for task-stream events.
+    pub task_id: Option<TaskId>,
+    /// The payload.
+    pub data: EventData,
+    /// Who and what caused it.
+    pub meta: EventMeta,
+}
+
+impl NewEvent {
+    /// An event of a graph stream.
+    pub fn graph(graph_id: GraphId, data: EventData, meta: EventMeta) -> Self {
+        Self { id: Uuid::now_v7(), graph_id, task_id: None, data, meta }
+    }
+
+    /// An event of a task stream.
+    pub fn task(graph_id: GraphId, task_id: TaskId, data: EventData, meta: EventMeta) -> Self {
+        Self { id: Uuid::now_v7(), graph_id, task_id: Some(task_id), data, meta }
+    }
+
+    /// The stream the event goes to.
+    pub fn stream(&self) -> StreamId {
+        match self.task_id {
+            Some(t) => t.stream(),
+            None => self.graph_id.stream(),
+        }
+    }
+
+    /// Seals the event at `version` after `prev_hash`, as the ledger does when it appends.
+    pub fn seal(self, version: u64, recorded_at: DateTime<Utc>, prev_hash: String) -> Event {
+        let mut event = Event {
+            id: self.id,
+            position: 0,
+            stream: self.stream(),
+            version,
+            graph_id: self.graph_id,
+            task_id: self.task_id,
+            schema_version: SCHEMA_VERSION,
+            data: self.data,
+            meta: self.meta,
+            recorded_at: hash::truncate_to_micros(recorded_at),
+            prev_hash,
+            hash: String::new(),
+        };
+        event.hash = hash::event_hash(&event);
+        event
+    }
+}
+
+/// An appended, immutable event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Time-ordered id (UUIDv7).
+    pub id: Uuid,
+    /// The ledger's global order (not part of the hash: a store may renumber on migration).
+    pub position: u64,
+    /// `graph:<uuid>` or `task:<uuid>`.
+    pub stream: StreamId,
+    /// Gapless within the stream, from 1.
+    pub version: u64,
+    /// The graph it belongs to.
+    pub graph_id: GraphId,
+    /// The task, for task-stream events.
+    pub task_id: Option<TaskId>,
+    /// The payload schema version.
+    pub schema_version: u32,
+    /// The payload; its variant is the type.
+    pub data: EventData,
+    /// Who and what caused it.
+    pub meta: EventMeta,
+    /// When the ledger accepted it (microsecond precision).
+    pub recorded_at: DateTime<Utc>,
+    /// The hash of the stream's previous event (empty for version 1).
+    pub prev_hash: String,
+    /// SHA-256 over `prev_hash` and the canonical event.
+    pub hash: String,
+}
+
+impl Event {
+    /// The event's type.
+    pub fn event_type(&self) -> EventType {
+        self.data.event_type()
+    }
+}
