@@ -1,1 +1,79 @@
-//! placeholder
+//! The event ledger: the one durable truth of Aurora.
+//!
+//! Owns the [`Ledger`] trait (conditional append, reads, live notification), the embedded SQLite
+//! store, catch-up-then-live subscriptions built on any store, and the conformance suite every
+//! store must pass. It knows events only by their envelope: streams, versions, positions, hashes.
+
+pub mod conformance;
+mod error;
+pub mod sqlite;
+pub mod subscribe;
+
+pub use error::Error;
+pub use sqlite::SqliteLedger;
+pub use subscribe::{Scope, Subscription, subscribe};
+
+use async_trait::async_trait;
+use aurora_schemas::{Event, GraphId, NewEvent, StreamId};
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// One conditional append: `events` go to `stream` if its current version is `expected`.
+#[derive(Debug, Clone)]
+pub struct AppendRequest {
+    /// The stream every event must belong to.
+    pub stream: StreamId,
+    /// The version the stream must be at (0: the stream must not exist).
+    pub expected: u64,
+    /// The events, in order; they get versions `expected + 1 …`.
+    pub events: Vec<NewEvent>,
+}
+
+impl AppendRequest {
+    /// An append of `events` to the stream of the first event.
+    pub fn new(expected: u64, events: Vec<NewEvent>) -> Self {
+        let stream = events.first().map(NewEvent::stream).unwrap_or_else(|| StreamId(String::new()));
+        Self { stream, expected, events }
+    }
+}
+
+/// A committed batch, as announced to live listeners: events in position order.
+pub type Committed = Arc<Vec<Event>>;
+
+/// The event store.
+///
+/// Contract, for every implementation:
+/// - Versions are gapless per stream, from 1. An append succeeds only if the stream is at the
+///   expected version, and then atomically; otherwise it fails with [`Error::Conflict`] carrying
+///   the actual version and writes nothing.
+/// - An append is durable when it returns `Ok`; nothing is ever updated or deleted.
+/// - Every event gets a `position`, increasing in commit order across all streams, and the
+///   per-stream hash chain (`prev_hash`, `hash`) of DESIGN §2.
+/// - [`Ledger::watch`] announces each committed batch after it is durable, in position order. A
+///   listener that falls behind is told it lagged and must re-read from the store; see
+///   [`subscribe`] for the gap-free combination of both.
+#[async_trait]
+pub trait Ledger: Send + Sync + 'static {
+    /// Appends one stream's events atomically if the stream is at `expected`.
+    async fn append(&self, request: AppendRequest) -> Result<Vec<Event>, Error> {
+        self.append_all(vec![request]).await
+    }
+
+    /// Appends to several streams atomically: all requests succeed or none is written.
+    async fn append_all(&self, requests: Vec<AppendRequest>) -> Result<Vec<Event>, Error>;
+
+    /// The events of `stream` with version `>= from_version`, in version order.
+    async fn read_stream(&self, stream: &StreamId, from_version: u64) -> Result<Vec<Event>, Error>;
+
+    /// Every event of a graph (its graph stream and all its task streams), in position order.
+    async fn read_graph(&self, graph: GraphId) -> Result<Vec<Event>, Error>;
+
+    /// Up to `limit` events with position `> after`, in position order.
+    async fn read_from(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error>;
+
+    /// The position of the last committed event (0 when empty).
+    async fn head(&self) -> Result<u64, Error>;
+
+    /// Live announcements of committed batches.
+    fn watch(&self) -> broadcast::Receiver<Committed>;
+}

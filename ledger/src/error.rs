@@ -1,0 +1,40 @@
+//! Ledger errors: a version conflict (reload and retry), bad input, an unavailable store.
+
+use aurora_schemas::StreamId;
+
+/// What went wrong with a ledger call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The stream moved: it is at `actual`, not `expected`. Reload and decide again.
+    #[error("stream {stream} is at version {actual}, not the expected {expected}")]
+    Conflict {
+        /// The stream.
+        stream: StreamId,
+        /// The version the caller expected.
+        expected: u64,
+        /// The stream's version now.
+        actual: u64,
+    },
+    /// The request itself is malformed (a bug in the caller).
+    #[error("invalid append: {0}")]
+    Invalid(String),
+    /// The store could not be reached or failed; retryable.
+    #[error("ledger store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored event could not be decoded.
+    #[error("stored event is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl Error {
+    /// Whether this is a version conflict.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Conflict { .. })
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
