@@ -6,6 +6,7 @@
 
 pub mod delivery;
 pub mod event;
+pub mod handler;
 pub mod hash;
 pub mod ids;
 pub mod selector;
@@ -15,6 +16,7 @@ pub mod validate;
 pub mod value;
 
 pub use delivery::TaskOrder;
+pub use handler::HandlerInfo;
 pub use event::{Event, EventData, EventMeta, EventType, NewEvent};
 pub use ids::{GraphId, StreamId, TaskId};
 pub use selector::{LabelSelector, Labels, QueueKey};
