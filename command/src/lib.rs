@@ -1,1 +1,8 @@
-//! placeholder
+//! The write side: validates commands and appends their events. Decisions are taken from the
+//! ledger itself (conditional appends), never from read models.
+
+mod error;
+mod service;
+
+pub use error::Error;
+pub use service::{Service, Submitted};

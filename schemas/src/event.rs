@@ -341,3 +341,18 @@ impl Event {
         self.data.event_type()
     }
 }
+
+impl EventData {
+    /// The `TaskPending` that dispatches `task` with its final `args`.
+    pub fn pending(task: &crate::spec::TaskSpec, args: Vec<TypedValue>) -> Self {
+        Self::TaskPending {
+            key: task.key.clone(),
+            name: task.name.clone(),
+            args,
+            label_selector: task.label_selector.clone().unwrap_or_default(),
+            retry_count: task.retry_count,
+            retry_backoff_ms: task.retry_backoff_ms.unwrap_or(crate::spec::DEFAULT_RETRY_BACKOFF_MS),
+            timeout_ms: task.timeout_ms,
+        }
+    }
+}
