@@ -74,7 +74,31 @@ impl Subscription {
         }
     }
 
-    /// Every event already available without waiting (history and buffered live events).
+    /// The next event if one is available without waiting for a new commit (live phase only).
+    pub fn try_next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(e) = self.buffer.pop_front() {
+                self.last = e.position;
+                return Some(e);
+            }
+            if self.catching_up {
+                return None;
+            }
+            match self.live.try_recv() {
+                Ok(batch) => {
+                    let (last, scope) = (self.last, self.scope);
+                    self.buffer.extend(batch.iter().filter(|e| e.position > last && in_scope(scope, e)).cloned());
+                }
+                Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                    self.catching_up = true;
+                    return None;
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The position of the last event delivered.
     pub fn position(&self) -> u64 {
         self.last
     }

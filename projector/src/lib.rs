@@ -1,1 +1,16 @@
-//! placeholder
+//! The read side: read models (task and graph views), the graph frontier, the dispatcher,
+//! checkpoints, and rebuild/replay. It reacts to the ledger; it never executes handlers.
+
+pub mod dispatcher;
+pub mod frontier;
+pub mod replay;
+pub mod service;
+pub mod store;
+pub mod topology;
+mod transition;
+pub mod views;
+
+pub use service::{Deps, Options, Service};
+pub use store::sqlite::SqliteStore;
+pub use store::{Error, ReadStore};
+pub use views::{GraphView, TaskView};

@@ -1,0 +1,161 @@
+//! The projector process: tails the ledger from its checkpoint, applies events to the read
+//! models, then lets the frontier and the dispatcher react, then commits the checkpoint.
+//!
+//! Crash-safety: the checkpoint is saved only after a batch's reactions are done, so a crash
+//! re-processes the batch; views ignore what they already reflect and every reaction is
+//! idempotent (DESIGN §2, invariant 5).
+
+use crate::dispatcher::Dispatcher;
+use crate::frontier::Frontier;
+use crate::store::{Batch, ReadStore};
+use aurora_broker::Broker;
+use aurora_coord::Registry;
+use aurora_ledger::{Ledger, Scope, subscribe};
+use aurora_schemas::Event;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, instrument, warn};
+
+/// Projector settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The checkpoint's name (one per partition).
+    pub name: String,
+    /// The most events processed as one batch.
+    pub batch_max: usize,
+    /// How long a task may wait for a capable worker before it fails.
+    pub schedule_to_start: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { name: "projector".into(), batch_max: 1_000, schedule_to_start: Duration::from_secs(300) }
+    }
+}
+
+/// Everything the projector talks to.
+#[derive(Clone)]
+pub struct Deps {
+    /// The ledger.
+    pub ledger: Arc<dyn Ledger>,
+    /// The read models.
+    pub store: Arc<dyn ReadStore>,
+    /// Where orders go.
+    pub broker: Arc<dyn Broker>,
+    /// Worker and queue registry.
+    pub registry: Arc<dyn Registry>,
+}
+
+/// Projector failures that stop it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The ledger failed.
+    #[error(transparent)]
+    Ledger(#[from] aurora_ledger::Error),
+    /// The read store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    /// A frontier step failed.
+    #[error(transparent)]
+    Frontier(#[from] crate::frontier::FrontierError),
+    /// Dispatching failed.
+    #[error(transparent)]
+    Dispatch(#[from] crate::dispatcher::DispatchError),
+}
+
+/// The projector.
+pub struct Service {
+    options: Options,
+    deps: Deps,
+}
+
+impl Service {
+    /// A projector with `options` over `deps`.
+    pub fn new(options: Options, deps: Deps) -> Self {
+        Self { options, deps }
+    }
+
+    /// Runs until `shutdown`; retries failed batches with backoff, never skipping one.
+    #[instrument(skip_all, fields(name = %self.options.name))]
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
+        let Deps { ledger, store, broker, registry } = self.deps.clone();
+        let frontier = Frontier::new(ledger.clone(), store.clone());
+        let dispatcher =
+            Arc::new(Dispatcher::new(ledger.clone(), broker, registry, self.options.schedule_to_start, shutdown.child_token()));
+        let start = store.checkpoint(&self.options.name).await?;
+        let head = ledger.head().await?;
+        info!(checkpoint = start, head, "projector starting");
+        let mut sub = subscribe(ledger.clone(), Scope::All, start);
+        let mut redelivered = start >= head;
+        if redelivered {
+            let n = dispatcher.redeliver(store.unfinished_tasks().await?).await?;
+            info!(unfinished = n, "re-ordered unfinished tasks");
+        }
+        loop {
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                e = sub.next() => e?,
+            };
+            let mut batch = vec![first];
+            while batch.len() < self.options.batch_max {
+                match sub.try_next() {
+                    Some(e) => batch.push(e),
+                    None => break,
+                }
+            }
+            let last = batch.last().map(|e| e.position).unwrap_or(start);
+            let mut delay = Duration::from_millis(50);
+            loop {
+                match self.process(&batch, &frontier, &dispatcher).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        error!(error = %e, first = batch[0].position, last, "batch failed; retrying");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => { dispatcher.close().await; return Err(e) }
+                            _ = tokio::time::sleep(delay) => {}
+                        }
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            store.save_checkpoint(&self.options.name, last).await?;
+            if !redelivered && last >= head {
+                redelivered = true;
+                let n = dispatcher.redeliver(store.unfinished_tasks().await?).await?;
+                info!(unfinished = n, "caught up; re-ordered unfinished tasks");
+            }
+        }
+        dispatcher.close().await;
+        info!("projector stopped");
+        Ok(())
+    }
+
+    async fn process(&self, batch: &[Event], frontier: &Frontier, dispatcher: &Arc<Dispatcher>) -> Result<(), Error> {
+        let outcome = self.apply_filling_gaps(batch.to_vec()).await?;
+        frontier.react(batch, &outcome.rows).await?;
+        dispatcher.react(batch, &outcome.rows).await?;
+        Ok(())
+    }
+
+    /// Applies events; where a stream has a gap, reads the missing events from the ledger first.
+    async fn apply_filling_gaps(&self, events: Vec<Event>) -> Result<Batch, Error> {
+        let mut outcome = self.deps.store.apply(events).await?;
+        for _ in 0..3 {
+            if outcome.gaps.is_empty() {
+                return Ok(outcome);
+            }
+            let mut missing = Vec::new();
+            for gap in &outcome.gaps {
+                warn!(stream = %gap.stream, from = gap.from_version, "gap in stream; reading it from the ledger");
+                let events = self.deps.ledger.read_stream(&gap.stream, gap.from_version).await?;
+                missing.extend(events.into_iter().filter(|e| e.version <= gap.event.version));
+            }
+            let refill = self.deps.store.apply(missing).await?;
+            outcome.rows.tasks.extend(refill.rows.tasks);
+            outcome.rows.graphs.extend(refill.rows.graphs);
+            outcome.gaps = refill.gaps;
+        }
+        Ok(outcome)
+    }
+}
