@@ -29,7 +29,7 @@ pub async fn append(
             Ok(_) => return Ok(true),
             Err(e) if e.is_conflict() && on_conflict == OnConflict::Follow => {
                 let events = ledger.read_stream(&task.stream(), 1).await?;
-                let state = fold(&events);
+                let state = TaskState::of_stream(&events);
                 if state.check(&data).is_err() {
                     return Ok(false);
                 }
@@ -42,7 +42,3 @@ pub async fn append(
     Ok(false)
 }
 
-/// The state a task stream's events lead to.
-pub fn fold(events: &[aurora_schemas::Event]) -> TaskState {
-    events.iter().fold(TaskState::Waiting, |st, e| TaskState::after(e.event_type()).unwrap_or(st))
-}

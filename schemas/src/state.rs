@@ -71,6 +71,11 @@ impl TaskState {
         })
     }
 
+    /// The state a task stream's events (in version order) lead to.
+    pub fn of_stream(events: &[crate::event::Event]) -> Self {
+        events.iter().fold(Self::Waiting, |st, e| Self::after(e.event_type()).unwrap_or(st))
+    }
+
     /// Checks that `event` may follow a task in this state.
     pub fn check(self, event: &EventData) -> Result<TaskState, IllegalTransition> {
         use EventType as E;

@@ -1,0 +1,190 @@
+//! One delivery, start to finish (DESIGN §3.3): claim the attempt at the order's version, run the
+//! handler under its timeout, record the outcome at the next version, and only then ack.
+
+use crate::handlers::{Context, HandlerError, Registry};
+use aurora_broker::Delivery;
+use aurora_ledger::{AppendRequest, Ledger};
+use aurora_schemas::event::{EventData, FailureKind};
+use aurora_schemas::{EventMeta, NewEvent, TaskOrder, TaskSpec, TaskState};
+use chrono::Utc;
+use rand::Rng;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{debug, info, warn};
+
+/// What the worker needs to run attempts.
+#[derive(Clone)]
+pub struct Runner {
+    /// Where transitions are recorded.
+    pub ledger: Arc<dyn Ledger>,
+    /// What can be run.
+    pub handlers: Arc<Registry>,
+    /// This worker's id.
+    pub worker_id: String,
+}
+
+/// How an attempt ended, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The claim lost: another copy of the order was claimed, or the task moved on.
+    Duplicate,
+    /// The attempt's outcome was recorded.
+    Recorded(TaskState),
+    /// The outcome could not be recorded (the task was cancelled meanwhile, or taken over).
+    Superseded,
+}
+
+impl Runner {
+    fn meta(&self, order: &TaskOrder) -> EventMeta {
+        EventMeta {
+            actor: Some(format!("worker:{}", self.worker_id)),
+            correlation_id: Some(order.graph_id.0),
+            worker_id: Some(self.worker_id.clone()),
+            ..Default::default()
+        }
+    }
+
+    fn event(&self, order: &TaskOrder, data: EventData) -> NewEvent {
+        NewEvent::task(order.graph_id, order.task_id, data, self.meta(order))
+    }
+
+    /// Handles one delivery and settles it. Ledger outages are retried; if the outcome still
+    /// cannot be recorded, the delivery is handed back (nack with requeue) to run again.
+    pub async fn handle(&self, delivery: Delivery) {
+        let redelivered = delivery.redelivered;
+        let order = delivery.order.clone();
+        match self.run(order, redelivered).await {
+            Ok(outcome) => {
+                debug!(?outcome, "attempt settled");
+                if let Err(e) = delivery.ack().await {
+                    warn!(error = %e, "ack failed; the broker will redeliver and the claim will dedupe it");
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "could not record the attempt; handing the delivery back");
+                let _ = delivery.nack(true).await;
+            }
+        }
+    }
+
+    /// Claims, runs and records one order.
+    pub async fn run(&self, order: TaskOrder, redelivered: bool) -> Result<Outcome, aurora_ledger::Error> {
+        let Some((version, attempt)) = self.claim(&order, redelivered).await? else {
+            debug!(task_id = %order.task_id, version = order.version, "duplicate order dropped");
+            return Ok(Outcome::Duplicate);
+        };
+        let ctx = Context { task_id: order.task_id, graph_id: order.graph_id, attempt };
+        let outcome = self.execute(&order, ctx).await;
+        let data = self.decide(&order, attempt, outcome);
+        let state = TaskState::after(data.event_type()).unwrap_or(TaskState::Failure);
+        let mut delay = Duration::from_millis(20);
+        for _ in 0..8 {
+            match self.ledger.append(AppendRequest::new(version, vec![self.event(&order, data.clone())])).await {
+                Ok(_) => {
+                    info!(task_id = %order.task_id, attempt, state = %state, "attempt recorded");
+                    return Ok(Outcome::Recorded(state));
+                }
+                Err(e) if e.is_conflict() => {
+                    info!(task_id = %order.task_id, attempt, "task moved on while running (cancelled or taken over)");
+                    return Ok(Outcome::Superseded);
+                }
+                Err(e) => {
+                    warn!(error = %e, task_id = %order.task_id, "recording failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+        Err(aurora_ledger::Error::Unavailable(format!("could not record the outcome of task {}", order.task_id)))
+    }
+
+    /// Appends `TaskReceived` + `TaskStarted` at the order's version. Returns the version after
+    /// the claim and the attempt number, or `None` if this order lost.
+    async fn claim(&self, order: &TaskOrder, redelivered: bool) -> Result<Option<(u64, u32)>, aurora_ledger::Error> {
+        let takeover = order.takeover || redelivered;
+        let events = |attempt: u32| {
+            vec![
+                self.event(order, EventData::TaskReceived { attempt, worker_id: self.worker_id.clone(), takeover }),
+                self.event(order, EventData::TaskStarted { attempt }),
+            ]
+        };
+        match self.ledger.append(AppendRequest::new(order.version, events(order.attempt))).await {
+            Ok(_) => return Ok(Some((order.version + 2, order.attempt))),
+            Err(e) if !e.is_conflict() => return Err(e),
+            Err(_) if !takeover => return Ok(None),
+            Err(_) => {}
+        }
+        // A redelivered order whose attempt was claimed by a holder that vanished: take over as a
+        // new attempt, but only if that attempt is still open (RECEIVED or STARTED).
+        let stream = self.ledger.read_stream(&order.task_id.stream(), 1).await?;
+        let state = TaskState::of_stream(&stream);
+        if !matches!(state, TaskState::Received | TaskState::Started) {
+            return Ok(None);
+        }
+        let last_attempt = stream
+            .iter()
+            .filter_map(|e| match e.data {
+                EventData::TaskReceived { attempt, .. } => Some(attempt),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let attempt = last_attempt + 1;
+        let at = stream.len() as u64;
+        match self.ledger.append(AppendRequest::new(at, events(attempt))).await {
+            Ok(_) => {
+                info!(task_id = %order.task_id, attempt, "took over an interrupted attempt");
+                Ok(Some((at + 2, attempt)))
+            }
+            Err(e) if e.is_conflict() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn execute(&self, order: &TaskOrder, ctx: Context) -> Result<Vec<aurora_schemas::TypedValue>, Failure> {
+        let Some(handler) = self.handlers.get(&order.queue.handler) else {
+            return Err(Failure::Final(
+                format!("handler `{}` is not registered on worker {}", order.queue.handler, self.worker_id),
+                FailureKind::HandlerMissing,
+            ));
+        };
+        let call = handler.call(ctx, order.args.clone());
+        let result = match order.timeout_ms {
+            Some(ms) => match tokio::time::timeout(Duration::from_millis(ms), call).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(Failure::Retryable(
+                        format!("attempt {} timed out after {ms} ms (timeoutMs)", ctx.attempt),
+                        FailureKind::Timeout,
+                    ));
+                }
+            },
+            None => call.await,
+        };
+        result.map_err(|e| match e {
+            HandlerError::Retryable(m) => Failure::Retryable(m, FailureKind::HandlerError),
+            HandlerError::BadArgs(m) => Failure::Final(m, FailureKind::BadArgs),
+        })
+    }
+
+    fn decide(&self, order: &TaskOrder, attempt: u32, outcome: Result<Vec<aurora_schemas::TypedValue>, Failure>) -> EventData {
+        match outcome {
+            Ok(results) => EventData::TaskSucceeded { attempt, results },
+            Err(Failure::Retryable(error, _)) if attempt <= order.retry_count => {
+                let spec = TaskSpec { retry_backoff_ms: Some(order.retry_backoff_ms), ..Default::default() };
+                let base = spec.backoff_ms(attempt + 1) as f64;
+                let jittered = (base * rand::thread_rng().gen_range(0.8..1.2)).min(60_000.0);
+                let retry_at = Utc::now() + chrono::Duration::milliseconds(jittered as i64);
+                EventData::TaskRetry { attempt, error, retry_at }
+            }
+            Err(Failure::Retryable(error, kind) | Failure::Final(error, kind)) => {
+                EventData::TaskFailed { attempt: Some(attempt), error, kind }
+            }
+        }
+    }
+}
+
+enum Failure {
+    Retryable(String, FailureKind),
+    Final(String, FailureKind),
+}

@@ -1,0 +1,191 @@
+//! The worker process: registers itself, learns of delivery queues it can serve, consumes them
+//! within its slot budget, and runs each delivery through [`Runner`].
+
+use crate::attempt::Runner;
+use crate::handlers::Registry as Handlers;
+use aurora_broker::Broker;
+use aurora_coord::{Registry, WorkerInfo};
+use aurora_ledger::Ledger;
+use aurora_schemas::{Labels, QueueKey};
+use chrono::Utc;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, instrument, warn};
+
+/// Worker settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Unique id of this worker process.
+    pub id: String,
+    /// Labels that selectors match against.
+    pub labels: Labels,
+    /// How many attempts run at once.
+    pub slots: usize,
+    /// Heartbeat period; the registry forgets the worker after three missed ones.
+    pub heartbeat: Duration,
+    /// How long in-flight attempts may finish after shutdown before they are handed back.
+    pub grace: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            id: format!("worker-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]),
+            labels: Labels::new(),
+            slots: 16,
+            heartbeat: Duration::from_secs(5),
+            grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything a worker talks to.
+#[derive(Clone)]
+pub struct Deps {
+    /// Where transitions are recorded.
+    pub ledger: Arc<dyn Ledger>,
+    /// Where deliveries come from.
+    pub broker: Arc<dyn Broker>,
+    /// Worker and queue registry.
+    pub registry: Arc<dyn Registry>,
+    /// What this worker can run.
+    pub handlers: Arc<Handlers>,
+}
+
+/// The worker.
+pub struct Service {
+    options: Options,
+    deps: Deps,
+}
+
+impl Service {
+    /// A worker with `options` over `deps`.
+    pub fn new(options: Options, deps: Deps) -> Self {
+        Self { options, deps }
+    }
+
+    /// Registers the worker before it runs, so submissions see its handlers at once.
+    pub async fn register(&self) -> Result<(), aurora_coord::Error> {
+        self.deps.registry.heartbeat(self.info(), self.options.heartbeat * 3).await
+    }
+
+    fn info(&self) -> WorkerInfo {
+        WorkerInfo {
+            id: self.options.id.clone(),
+            labels: self.options.labels.clone(),
+            handlers: self.deps.handlers.infos(),
+            last_seen_at: Utc::now(),
+        }
+    }
+
+    /// Runs until `shutdown`: then stops taking deliveries, lets in-flight attempts finish within
+    /// the grace period, hands back the rest, and deregisters.
+    #[instrument(skip_all, fields(worker_id = %self.options.id))]
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), aurora_coord::Error> {
+        self.register().await?;
+        let runner = Runner {
+            ledger: self.deps.ledger.clone(),
+            handlers: self.deps.handlers.clone(),
+            worker_id: self.options.id.clone(),
+        };
+        let slots = Arc::new(Semaphore::new(self.options.slots));
+        let consumers = TaskTracker::new();
+        let attempts = TaskTracker::new();
+        let stop_taking = shutdown.child_token();
+        let mut serving: HashSet<QueueKey> = HashSet::new();
+        let mut added = self.deps.registry.queue_added();
+        let mut heartbeat = tokio::time::interval(self.options.heartbeat);
+        let mut rescan = tokio::time::interval(Duration::from_secs(2));
+        info!(labels = ?self.options.labels, slots = self.options.slots, "worker started");
+        loop {
+            let mut candidates = Vec::new();
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = heartbeat.tick() => {
+                    if let Err(e) = self.register().await {
+                        warn!(error = %e, "heartbeat failed");
+                    }
+                }
+                _ = rescan.tick() => match self.deps.registry.queues().await {
+                    Ok(qs) => candidates = qs,
+                    Err(e) => warn!(error = %e, "could not list queues"),
+                },
+                q = added.recv() => if let Ok(q) = q { candidates.push(q) },
+            }
+            for q in candidates {
+                if serving.contains(&q) || !q.served_by(&self.options.labels, |h| self.deps.handlers.contains(h)) {
+                    continue;
+                }
+                serving.insert(q.clone());
+                info!(queue = %q, handler = %q.handler, "consuming queue");
+                consumers.spawn(consume(
+                    q,
+                    self.deps.broker.clone(),
+                    runner.clone(),
+                    slots.clone(),
+                    attempts.clone(),
+                    stop_taking.clone(),
+                    self.options.slots,
+                ));
+            }
+        }
+        stop_taking.cancel();
+        consumers.close();
+        consumers.wait().await;
+        attempts.close();
+        if tokio::time::timeout(self.options.grace, attempts.wait()).await.is_err() {
+            warn!("in-flight attempts did not finish within the grace period; they are handed back");
+        }
+        let _ = self.deps.registry.deregister(&self.options.id).await;
+        info!("worker stopped");
+        Ok(())
+    }
+}
+
+async fn consume(
+    queue: QueueKey,
+    broker: Arc<dyn Broker>,
+    runner: Runner,
+    slots: Arc<Semaphore>,
+    attempts: TaskTracker,
+    stop: CancellationToken,
+    prefetch: usize,
+) {
+    let mut delay = Duration::from_millis(100);
+    while !stop.is_cancelled() {
+        let mut consumer = match broker.consume(&queue, prefetch).await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, queue = %queue, "could not consume; retrying");
+                tokio::select! { _ = stop.cancelled() => return, _ = tokio::time::sleep(delay) => {} }
+                delay = (delay * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        loop {
+            let permit = tokio::select! {
+                _ = stop.cancelled() => return,
+                p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            };
+            let delivery = tokio::select! {
+                _ = stop.cancelled() => return,
+                d = consumer.next() => d,
+            };
+            match delivery {
+                Some(Ok(d)) => {
+                    let runner = runner.clone();
+                    attempts.spawn(async move {
+                        runner.handle(d).await;
+                        drop(permit);
+                    });
+                }
+                Some(Err(e)) => warn!(error = %e, queue = %queue, "bad delivery"),
+                None => break,
+            }
+        }
+    }
+}
