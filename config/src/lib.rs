@@ -1,1 +1,175 @@
-//! placeholder
+//! Aurora's typed configuration: one section per role and backend, loaded as
+//! defaults → TOML file → `AURORA_*` environment (nested with `__`) → command-line overrides,
+//! then validated in one pass that reports every problem at once.
+//!
+//! Library code never reads the process environment: the caller passes it in.
+
+mod load;
+mod validate;
+
+pub use load::{load, parse_overrides};
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Why configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file or a value could not be read or parsed.
+    #[error("configuration could not be read: {0}")]
+    Read(String),
+    /// The configuration is well-formed but wrong; every problem is listed.
+    #[error("configuration is invalid:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<String>),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where local state lives (embedded ledger and read models).
+    pub data_dir: PathBuf,
+    /// The HTTP/GraphQL server.
+    pub server: Server,
+    /// The event store.
+    pub ledger: Backend,
+    /// Task delivery.
+    pub broker: Backend,
+    /// Leases, registry, sessions.
+    pub coord: Backend,
+    /// Users and tokens.
+    pub auth: Auth,
+    /// The worker role.
+    pub worker: Worker,
+    /// The projector role.
+    pub projector: Projector,
+    /// Logging.
+    pub log: Log,
+}
+
+/// The HTTP server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    /// `host:port` to listen on.
+    pub listen: String,
+}
+
+/// A backend chosen by URI scheme.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backend {
+    /// `sqlite://PATH`, `memory://`, `local://`, … (empty: the embedded default).
+    pub uri: String,
+}
+
+/// One user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// Login name.
+    pub name: String,
+    /// Argon2id PHC string, as printed by `aurora hash-password`.
+    pub password_hash: String,
+    /// `admin`, `operator` or `viewer`.
+    #[serde(default = "default_role")]
+    pub role: String,
+}
+
+fn default_role() -> String {
+    "admin".into()
+}
+
+/// Users and tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// The users who may log in.
+    pub users: Vec<User>,
+    /// How long a token lives, in seconds.
+    pub token_ttl_secs: u64,
+}
+
+/// The worker role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Worker {
+    /// Run a worker in this process (`aurora dev`).
+    pub enabled: bool,
+    /// Labels that task selectors match.
+    pub labels: BTreeMap<String, String>,
+    /// Attempts run at once.
+    pub slots: usize,
+    /// Seconds in-flight attempts may finish after shutdown.
+    pub grace_secs: u64,
+}
+
+/// The projector role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Projector {
+    /// Seconds a task may wait for a capable worker before it fails.
+    pub schedule_to_start_secs: u64,
+    /// Most events per batch.
+    pub batch_max: usize,
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    /// `text` or `json`.
+    pub format: String,
+    /// A `tracing` filter, e.g. `info` or `aurora=debug,info`.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./aurora-data"),
+            server: Server { listen: "127.0.0.1:4332".into() },
+            ledger: Backend { uri: String::new() },
+            broker: Backend { uri: "local://".into() },
+            coord: Backend { uri: "local://".into() },
+            auth: Auth { users: Vec::new(), token_ttl_secs: 24 * 3600 },
+            worker: Worker { enabled: true, labels: BTreeMap::new(), slots: 16, grace_secs: 10 },
+            projector: Projector { schedule_to_start_secs: 300, batch_max: 1000 },
+            log: Log { format: "text".into(), level: "info".into() },
+        }
+    }
+}
+
+/// Where the embedded ledger is, resolved from `ledger.uri` and `data_dir`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerLocation {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A scratch ledger that lives as long as the process.
+    Memory,
+}
+
+impl Config {
+    /// The ledger's location.
+    pub fn ledger_location(&self) -> LedgerLocation {
+        match self.ledger.uri.as_str() {
+            "" => LedgerLocation::Sqlite(self.data_dir.join("ledger.sqlite")),
+            "memory://" => LedgerLocation::Memory,
+            uri => LedgerLocation::Sqlite(PathBuf::from(uri.strip_prefix("sqlite://").unwrap_or(uri))),
+        }
+    }
+
+    /// The read-model store's file (beside the ledger), or `None` for an in-memory ledger.
+    pub fn read_store_path(&self) -> Option<PathBuf> {
+        match self.ledger_location() {
+            LedgerLocation::Sqlite(p) => Some(p.with_file_name("read-models.sqlite")),
+            LedgerLocation::Memory => None,
+        }
+    }
+
+    /// The configuration as TOML (`aurora config dump`).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("the config always serialises")
+    }
+}
