@@ -1,1 +1,12 @@
-//! placeholder
+//! The query surface: the async-graphql schema (queries, mutations, subscriptions), the axum
+//! router that serves it with GraphiQL, authentication, and the health and metrics endpoints.
+//! Business rules live in `aurora-command`; this crate only translates.
+
+pub mod auth;
+pub mod errors;
+pub mod http;
+pub mod schema;
+
+pub use auth::{Auth, UserEntry};
+pub use http::{Service, router};
+pub use schema::{AppSchema, State, build_schema};

@@ -1,0 +1,152 @@
+//! Users with Argon2id password hashes, and opaque bearer tokens stored (hashed) in the session
+//! store with an expiry, revocable by `logout`.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use aurora_coord::{Session, Sessions};
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A configured user.
+#[derive(Debug, Clone)]
+pub struct UserEntry {
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// `admin`, `operator` or `viewer`.
+    pub role: String,
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The user name.
+    pub user: String,
+    /// The role.
+    pub role: String,
+    /// The SHA-256 of the token used (for logout).
+    pub token_hash: String,
+}
+
+impl Principal {
+    /// Whether this principal may change things (submit, cancel).
+    pub fn may_write(&self) -> bool {
+        self.role == "admin" || self.role == "operator"
+    }
+}
+
+/// Login and token checks.
+#[derive(Clone)]
+pub struct Auth {
+    users: Arc<HashMap<String, UserEntry>>,
+    sessions: Arc<dyn Sessions>,
+    token_ttl: chrono::Duration,
+    /// A real hash checked for unknown users, so timing does not tell which names exist.
+    dummy_hash: Arc<String>,
+}
+
+/// Why a login failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Unknown user or wrong password (deliberately not told apart).
+    #[error("wrong username or password")]
+    BadCredentials,
+    /// The session store is down.
+    #[error(transparent)]
+    Unavailable(#[from] aurora_coord::Error),
+}
+
+/// Hashes a password as Argon2id (PHC string), as `aurora hash-password` prints it.
+pub fn hash_password(password: &str) -> String {
+    let mut salt = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).expect("16 bytes is a valid salt length");
+    Argon2::default().hash_password(password.as_bytes(), &salt).expect("argon2 hashing with defaults cannot fail").to_string()
+}
+
+fn verify(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// SHA-256 hex of a token: what the session store keys on.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl Auth {
+    /// Users by name, sessions in `sessions`, tokens living `token_ttl`.
+    pub fn new(users: HashMap<String, UserEntry>, sessions: Arc<dyn Sessions>, token_ttl: std::time::Duration) -> Self {
+        let token_ttl = chrono::Duration::from_std(token_ttl).unwrap_or(chrono::Duration::hours(24));
+        Self { users: Arc::new(users), sessions, token_ttl, dummy_hash: Arc::new(hash_password("not a password")) }
+    }
+
+    /// Checks the password and issues a token. The password check runs off the async threads.
+    pub async fn login(&self, user: &str, password: &str) -> Result<(String, DateTime<Utc>), LoginError> {
+        let entry = self.users.get(user).cloned();
+        let password = password.to_string();
+        let hash = entry.as_ref().map(|e| e.password_hash.clone()).unwrap_or_else(|| self.dummy_hash.to_string());
+        let ok = tokio::task::spawn_blocking(move || verify(&password, &hash)).await.unwrap_or(false);
+        let Some(entry) = entry.filter(|_| ok) else {
+            tracing::info!(user, "login refused");
+            return Err(LoginError::BadCredentials);
+        };
+        let mut raw = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut raw);
+        let token = format!("aur_{}", hex::encode(raw));
+        let expires_at = Utc::now() + self.token_ttl;
+        self.sessions
+            .put(&token_hash(&token), Session { user: user.to_string(), role: entry.role.clone(), expires_at })
+            .await?;
+        tracing::info!(user, "login");
+        Ok((token, expires_at))
+    }
+
+    /// The principal behind an `Authorization` header value (`Bearer <token>`), if valid.
+    pub async fn resolve(&self, header: Option<&str>) -> Result<Option<Principal>, aurora_coord::Error> {
+        let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))) else {
+            return Ok(None);
+        };
+        let hash = token_hash(token.trim());
+        Ok(self.sessions.get(&hash).await?.map(|s| Principal { user: s.user, role: s.role, token_hash: hash }))
+    }
+
+    /// Revokes a token everywhere.
+    pub async fn logout(&self, principal: &Principal) -> Result<(), aurora_coord::Error> {
+        self.sessions.revoke(&principal.token_hash).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aurora_coord::LocalCoord;
+
+    fn auth(ttl_ms: u64) -> Auth {
+        let mut users = HashMap::new();
+        users.insert("admin".to_string(), UserEntry { password_hash: hash_password("s3cret"), role: "admin".into() });
+        Auth::new(users, Arc::new(LocalCoord::new()), std::time::Duration::from_millis(ttl_ms))
+    }
+
+    #[tokio::test]
+    async fn login_resolve_logout() {
+        let a = auth(60_000);
+        assert!(matches!(a.login("admin", "wrong").await, Err(LoginError::BadCredentials)));
+        assert!(matches!(a.login("ghost", "s3cret").await, Err(LoginError::BadCredentials)));
+        let (token, _) = a.login("admin", "s3cret").await.expect("login");
+        let p = a.resolve(Some(&format!("Bearer {token}"))).await.expect("up").expect("valid");
+        assert_eq!(p.user, "admin");
+        assert!(a.resolve(Some(&token)).await.expect("up").is_none(), "the Bearer scheme is required");
+        a.logout(&p).await.expect("logout");
+        assert!(a.resolve(Some(&format!("Bearer {token}"))).await.expect("up").is_none(), "revoked");
+    }
+
+    #[tokio::test]
+    async fn tokens_expire() {
+        let a = auth(50);
+        let (token, _) = a.login("admin", "s3cret").await.expect("login");
+        tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+        assert!(a.resolve(Some(&format!("Bearer {token}"))).await.expect("up").is_none(), "expired");
+    }
+}

@@ -1,0 +1,80 @@
+//! The GraphQL schema: the contract clients are written against (`schema.graphql`).
+
+mod mutation;
+mod query;
+mod subscription;
+mod types;
+
+use crate::auth::{Auth, Principal};
+use crate::errors::{Kind, error};
+use async_graphql::{Context, Schema};
+use aurora_coord::Registry;
+use aurora_ledger::Ledger;
+use aurora_projector::ReadStore;
+use std::sync::Arc;
+
+pub use mutation::Mutation;
+pub use query::Query;
+pub use subscription::Subscription;
+
+/// The schema type.
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
+
+/// What resolvers read and call.
+#[derive(Clone)]
+pub struct State {
+    /// The write side.
+    pub command: aurora_command::Service,
+    /// Read models.
+    pub store: Arc<dyn ReadStore>,
+    /// Event history.
+    pub ledger: Arc<dyn Ledger>,
+    /// Workers and handlers.
+    pub registry: Arc<dyn Registry>,
+    /// Logins and tokens.
+    pub auth: Auth,
+}
+
+/// Builds the schema over `state`.
+pub fn build_schema(state: State) -> AppSchema {
+    Schema::build(Query, Mutation, Subscription).data(state).limit_depth(12).limit_complexity(5_000).finish()
+}
+
+pub(crate) fn state<'a>(ctx: &Context<'a>) -> &'a State {
+    ctx.data_unchecked::<State>()
+}
+
+/// The caller, or UNAUTHENTICATED.
+pub(crate) fn principal<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Principal> {
+    ctx.data_opt::<Principal>().ok_or_else(|| {
+        error(Kind::Unauthenticated, "a valid token is required: log in and send `Authorization: Bearer <token>`")
+    })
+}
+
+/// The caller if it may write, else UNAUTHENTICATED or FORBIDDEN.
+pub(crate) fn writer<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Principal> {
+    let p = principal(ctx)?;
+    if p.may_write() {
+        Ok(p)
+    } else {
+        Err(error(Kind::Forbidden, format!("role `{}` may read but not submit or cancel", p.role)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed SDL is the contract; this fails when the schema drifts from it.
+    /// After an intended change: `UPDATE_SCHEMA=1 cargo test -p aurora-query-graphql sdl`.
+    #[test]
+    fn sdl_matches_the_committed_schema() {
+        let sdl = Schema::build(Query, Mutation, Subscription).finish().sdl();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema.graphql");
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            std::fs::write(&path, &sdl).expect("write schema.graphql");
+        }
+        let committed = std::fs::read_to_string(&path).expect("schema.graphql is committed");
+        assert!(committed == sdl, "the GraphQL schema drifted from query-graphql/schema.graphql; see the test's doc");
+    }
+}

@@ -1,0 +1,108 @@
+//! Mutations: login/logout and the commands.
+
+use super::types::{GraphInput, GraphRun, LoginPayload};
+use super::{principal, state, writer};
+use crate::auth::LoginError;
+use crate::errors::{Kind, command, error, unavailable};
+use async_graphql::{Context, ID, Object};
+use aurora_schemas::{EdgeSpec, GraphId, GraphSpec, LabelSelector, TaskSpec, TypedValue};
+use serde_json::Value;
+use std::time::Duration;
+
+/// The root mutation.
+pub struct Mutation;
+
+fn selector(v: Option<async_graphql::Json<Value>>, what: &str) -> async_graphql::Result<Option<LabelSelector>> {
+    match v.map(|j| j.0) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) => map
+            .into_iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k, s)),
+                other => Err(error(Kind::BadInput, format!("{what}: label `{k}` must be a string, got {other}"))),
+            })
+            .collect::<Result<LabelSelector, _>>()
+            .map(Some),
+        Some(other) => Err(error(Kind::BadInput, format!("{what} must be an object of string labels, got {other}"))),
+    }
+}
+
+fn non_negative(v: Option<i32>, what: &str) -> async_graphql::Result<Option<u64>> {
+    match v {
+        Some(n) if n < 0 => Err(error(Kind::BadInput, format!("{what} must not be negative, got {n}"))),
+        other => Ok(other.map(|n| n as u64)),
+    }
+}
+
+/// Translates the GraphQL input into the domain spec (shape checks only; the command validates).
+fn to_spec(input: GraphInput) -> async_graphql::Result<GraphSpec> {
+    let mut tasks = Vec::with_capacity(input.tasks.len());
+    for t in input.tasks {
+        let what = format!("task `{}`", t.key);
+        tasks.push(TaskSpec {
+            label_selector: selector(t.label_selector, &format!("{what}: labelSelector"))?,
+            retry_count: non_negative(t.retry_count, &format!("{what}: retryCount"))?.unwrap_or(0) as u32,
+            retry_backoff_ms: non_negative(t.retry_backoff_ms, &format!("{what}: retryBackoffMs"))?,
+            timeout_ms: non_negative(t.timeout_ms, &format!("{what}: timeoutMs"))?,
+            pass_results: t.pass_results.unwrap_or(false),
+            args: t.args.unwrap_or_default().into_iter().map(|a| TypedValue::new(a.ty, a.value.0)).collect(),
+            key: t.key,
+            name: t.name,
+        });
+    }
+    Ok(GraphSpec {
+        name: input.name,
+        tasks,
+        edges: input.edges.unwrap_or_default().into_iter().map(|e| EdgeSpec { from: e.from, to: e.to }).collect(),
+        label_selector: selector(input.label_selector, "labelSelector")?,
+        idempotency_key: input.idempotency_key,
+    })
+}
+
+/// Waits briefly for the projector to show a just-written graph, so the mutation can return it.
+async fn wait_for_graph(ctx: &Context<'_>, id: GraphId) -> async_graphql::Result<GraphRun> {
+    let store = &state(ctx).store;
+    for _ in 0..200 {
+        if let Some(view) = store.graph(id).await.map_err(unavailable)? {
+            return Ok(view.into());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err(error(Kind::Unavailable, format!("graph {id} was recorded but the read model has not caught up yet")))
+}
+
+#[Object]
+impl Mutation {
+    /// Exchanges a username and password for a bearer token.
+    async fn login(&self, ctx: &Context<'_>, username: String, password: String) -> async_graphql::Result<LoginPayload> {
+        match state(ctx).auth.login(&username, &password).await {
+            Ok((token, expires_at)) => Ok(LoginPayload { token, expires_at }),
+            Err(LoginError::BadCredentials) => Err(error(Kind::Unauthenticated, "wrong username or password")),
+            Err(LoginError::Unavailable(e)) => Err(unavailable(e)),
+        }
+    }
+
+    /// Revokes the token used for this request.
+    async fn logout(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        let p = principal(ctx)?;
+        state(ctx).auth.logout(p).await.map_err(unavailable)?;
+        Ok(true)
+    }
+
+    /// Validates and starts a graph run.
+    async fn submit_graph(&self, ctx: &Context<'_>, input: GraphInput) -> async_graphql::Result<GraphRun> {
+        let p = writer(ctx)?;
+        let spec = to_spec(input)?;
+        let submitted = state(ctx).command.submit(spec, &p.user).await.map_err(command)?;
+        wait_for_graph(ctx, submitted.graph_id).await
+    }
+
+    /// Cancels a running graph: unfinished tasks end CANCELLED, then the graph does.
+    async fn cancel_graph(&self, ctx: &Context<'_>, id: ID, reason: Option<String>) -> async_graphql::Result<GraphRun> {
+        let p = writer(ctx)?;
+        let graph: GraphId =
+            id.parse().map_err(|_| error(Kind::BadInput, format!("`{}` is not a graph id (a UUID)", id.as_str())))?;
+        state(ctx).command.cancel(graph, &p.user, reason).await.map_err(command)?;
+        wait_for_graph(ctx, graph).await
+    }
+}

@@ -1,0 +1,91 @@
+//! Queries: read models and the registry.
+
+use super::types::{GraphRun, GraphRunConnection, GraphState, Handler, PageInfo, TaskRun, Worker};
+use super::{principal, state};
+use crate::errors::{Kind, error, unavailable};
+use async_graphql::{Context, ID, Json, Object};
+use std::collections::BTreeMap;
+
+/// The root query.
+pub struct Query;
+
+fn parse<T: std::str::FromStr>(id: &ID, what: &str) -> async_graphql::Result<T> {
+    id.parse().map_err(|_| error(Kind::BadInput, format!("`{}` is not a {what} id (a UUID)", id.as_str())))
+}
+
+#[Object]
+impl Query {
+    /// One run, or null if there is none with this id.
+    async fn graph(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<GraphRun>> {
+        principal(ctx)?;
+        let view = state(ctx).store.graph(parse(&id, "graph")?).await.map_err(unavailable)?;
+        Ok(view.map(Into::into))
+    }
+
+    /// Runs, newest first; `after` is the `endCursor` of the previous page.
+    async fn graphs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "state")] state_filter: Option<GraphState>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<GraphRunConnection> {
+        principal(ctx)?;
+        let first = first.unwrap_or(20);
+        if !(1..=200).contains(&first) {
+            return Err(error(Kind::BadInput, "`first` must be between 1 and 200"));
+        }
+        let before = after
+            .map(|c| c.parse::<u64>().map_err(|_| error(Kind::BadInput, format!("`{c}` is not a cursor from this API"))))
+            .transpose()?;
+        let mut views = state(ctx)
+            .store
+            .graphs(state_filter.map(Into::into), first as usize + 1, before)
+            .await
+            .map_err(unavailable)?;
+        let has_next_page = views.len() > first as usize;
+        views.truncate(first as usize);
+        let nodes: Vec<GraphRun> = views.into_iter().map(Into::into).collect();
+        let end_cursor = nodes.last().map(|g| g.seq.to_string());
+        Ok(GraphRunConnection { nodes, page_info: PageInfo { has_next_page, end_cursor } })
+    }
+
+    /// One task, or null.
+    async fn task(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<TaskRun>> {
+        principal(ctx)?;
+        let view = state(ctx).store.task(parse(&id, "task")?).await.map_err(unavailable)?;
+        Ok(view.map(Into::into))
+    }
+
+    /// Every handler some live worker offers.
+    async fn handlers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Handler>> {
+        principal(ctx)?;
+        let mut by_name = BTreeMap::new();
+        for w in state(ctx).registry.workers().await.map_err(unavailable)? {
+            for h in w.handlers {
+                by_name.entry(h.name.clone()).or_insert(Handler {
+                    name: h.name,
+                    usage: h.usage,
+                    arg_types: h.arg_types,
+                    result_types: h.result_types,
+                });
+            }
+        }
+        Ok(by_name.into_values().collect())
+    }
+
+    /// Live workers.
+    async fn workers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Worker>> {
+        principal(ctx)?;
+        let workers = state(ctx).registry.workers().await.map_err(unavailable)?;
+        Ok(workers
+            .into_iter()
+            .map(|w| Worker {
+                id: ID(w.id),
+                labels: Json(w.labels),
+                handlers: w.handlers.into_iter().map(|h| h.name).collect(),
+                last_seen_at: w.last_seen_at,
+            })
+            .collect())
+    }
+}

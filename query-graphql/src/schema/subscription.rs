@@ -1,0 +1,43 @@
+//! Subscriptions: a run's history, then its live events, until it ends.
+
+use super::types::LedgerEvent;
+use super::{principal, state};
+use crate::errors::{Kind, error, unavailable};
+use async_graphql::{Context, ID, Subscription as GqlSubscription};
+use aurora_ledger::{Scope, subscribe};
+use aurora_schemas::GraphId;
+use futures::Stream;
+
+/// The root subscription.
+pub struct Subscription;
+
+#[GqlSubscription]
+impl Subscription {
+    /// The run's whole history so far, then each new event as it is appended; completes after the
+    /// graph's terminal event. No event is missed or repeated between history and live events.
+    async fn graph_events(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<LedgerEvent>>> {
+        principal(ctx)?;
+        let graph: GraphId =
+            id.parse().map_err(|_| error(Kind::BadInput, format!("`{}` is not a graph id (a UUID)", id.as_str())))?;
+        let st = state(ctx);
+        let exists = !st.ledger.read_stream(&graph.stream(), 1).await.map_err(unavailable)?.is_empty();
+        if !exists {
+            return Err(error(Kind::NotFound, format!("no graph with id {graph}")));
+        }
+        let sub = subscribe(st.ledger.clone(), Scope::Graph(graph), 0);
+        Ok(futures::stream::unfold(Some(sub), |sub| async move {
+            let mut sub = sub?;
+            match sub.next().await {
+                Ok(event) => {
+                    let ended = event.event_type().ends_graph();
+                    Some((Ok(LedgerEvent::from(&event)), (!ended).then_some(sub)))
+                }
+                Err(e) => Some((Err(unavailable(e)), None)),
+            }
+        }))
+    }
+}

@@ -1,0 +1,309 @@
+//! GraphQL object and input types, and their conversions from the domain.
+
+use super::state;
+use crate::errors::{Kind, error, unavailable};
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Json, SimpleObject};
+use aurora_projector::{GraphView, TaskView};
+use aurora_schemas::{Event, TaskState as DomainTaskState, GraphState as DomainGraphState};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// A task's state.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum TaskState {
+    Waiting,
+    Pending,
+    Received,
+    Started,
+    Retry,
+    Success,
+    Failure,
+    Cancelled,
+    Skipped,
+}
+
+impl From<DomainTaskState> for TaskState {
+    fn from(s: DomainTaskState) -> Self {
+        match s {
+            DomainTaskState::Waiting => Self::Waiting,
+            DomainTaskState::Pending => Self::Pending,
+            DomainTaskState::Received => Self::Received,
+            DomainTaskState::Started => Self::Started,
+            DomainTaskState::Retry => Self::Retry,
+            DomainTaskState::Success => Self::Success,
+            DomainTaskState::Failure => Self::Failure,
+            DomainTaskState::Cancelled => Self::Cancelled,
+            DomainTaskState::Skipped => Self::Skipped,
+        }
+    }
+}
+
+/// A graph run's state.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum GraphState {
+    Running,
+    Success,
+    Failure,
+    Cancelled,
+}
+
+impl From<DomainGraphState> for GraphState {
+    fn from(s: DomainGraphState) -> Self {
+        match s {
+            DomainGraphState::Running => Self::Running,
+            DomainGraphState::Success => Self::Success,
+            DomainGraphState::Failure => Self::Failure,
+            DomainGraphState::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+impl From<GraphState> for DomainGraphState {
+    fn from(s: GraphState) -> Self {
+        match s {
+            GraphState::Running => Self::Running,
+            GraphState::Success => Self::Success,
+            GraphState::Failure => Self::Failure,
+            GraphState::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+/// A typed argument.
+#[derive(InputObject, Debug)]
+pub struct ArgInput {
+    #[graphql(name = "type")]
+    pub ty: String,
+    pub value: Json<Value>,
+}
+
+/// One task of a submitted graph.
+#[derive(InputObject, Debug)]
+pub struct TaskInput {
+    pub key: String,
+    pub name: String,
+    pub args: Option<Vec<ArgInput>>,
+    pub label_selector: Option<Json<Value>>,
+    pub retry_count: Option<i32>,
+    pub retry_backoff_ms: Option<i32>,
+    pub timeout_ms: Option<i32>,
+    pub pass_results: Option<bool>,
+}
+
+/// `to` runs after `from` succeeded.
+#[derive(InputObject, Debug)]
+pub struct EdgeInput {
+    pub from: String,
+    pub to: String,
+}
+
+/// A graph submission.
+#[derive(InputObject, Debug)]
+pub struct GraphInput {
+    pub name: Option<String>,
+    pub tasks: Vec<TaskInput>,
+    pub edges: Option<Vec<EdgeInput>>,
+    pub label_selector: Option<Json<Value>>,
+    pub idempotency_key: Option<String>,
+}
+
+/// A value with its type.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct TypedValue {
+    #[graphql(name = "type")]
+    pub ty: String,
+    pub value: Json<Value>,
+}
+
+impl From<aurora_schemas::TypedValue> for TypedValue {
+    fn from(v: aurora_schemas::TypedValue) -> Self {
+        Self { ty: v.ty, value: Json(v.value) }
+    }
+}
+
+/// One ledger event.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct LedgerEvent {
+    pub id: ID,
+    pub stream: String,
+    pub version: i32,
+    #[graphql(name = "type")]
+    pub ty: String,
+    pub graph_id: ID,
+    pub task_id: Option<ID>,
+    pub state: Option<TaskState>,
+    pub data: Json<Value>,
+    pub actor: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+    pub hash: String,
+}
+
+impl From<&Event> for LedgerEvent {
+    fn from(e: &Event) -> Self {
+        let (ty, data) = e.data.to_parts();
+        Self {
+            id: ID(e.id.to_string()),
+            stream: e.stream.0.clone(),
+            version: e.version as i32,
+            ty: ty.to_string(),
+            graph_id: ID(e.graph_id.to_string()),
+            task_id: e.task_id.map(|t| ID(t.to_string())),
+            state: DomainTaskState::after(e.event_type()).map(Into::into),
+            data: Json(data),
+            actor: e.meta.actor.clone(),
+            recorded_at: e.recorded_at,
+            hash: e.hash.clone(),
+        }
+    }
+}
+
+/// One task of a run.
+#[derive(SimpleObject, Debug, Clone)]
+#[graphql(complex)]
+pub struct TaskRun {
+    pub id: ID,
+    pub key: String,
+    pub name: String,
+    pub state: TaskState,
+    pub args: Vec<TypedValue>,
+    pub results: Option<Vec<TypedValue>>,
+    pub error: Option<String>,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<TaskView> for TaskRun {
+    fn from(v: TaskView) -> Self {
+        Self {
+            id: ID(v.task_id.to_string()),
+            key: v.key,
+            name: v.name,
+            state: v.state.into(),
+            args: v.args.unwrap_or(v.spec_args).into_iter().map(Into::into).collect(),
+            results: v.results.map(|r| r.into_iter().map(Into::into).collect()),
+            error: v.error,
+            attempts: v.attempts as i32,
+            created_at: v.created_at,
+            updated_at: v.updated_at,
+        }
+    }
+}
+
+#[ComplexObject]
+impl TaskRun {
+    /// Every event of the task, oldest first.
+    async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<LedgerEvent>> {
+        let id: aurora_schemas::TaskId = self.id.parse().map_err(|_| error(Kind::BadInput, "bad task id"))?;
+        let events = state(ctx).ledger.read_stream(&id.stream(), 1).await.map_err(unavailable)?;
+        Ok(events.iter().map(LedgerEvent::from).collect())
+    }
+}
+
+/// An edge between task keys.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Edge {
+    pub from: String,
+    pub to: String,
+}
+
+/// One graph run.
+#[derive(SimpleObject, Debug, Clone)]
+#[graphql(complex)]
+pub struct GraphRun {
+    pub id: ID,
+    pub name: Option<String>,
+    pub state: GraphState,
+    pub submitted_by: String,
+    pub submitted_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    #[graphql(skip)]
+    pub seq: u64,
+}
+
+impl From<GraphView> for GraphRun {
+    fn from(v: GraphView) -> Self {
+        Self {
+            id: ID(v.graph_id.to_string()),
+            name: v.name,
+            state: v.state.into(),
+            submitted_by: v.submitted_by,
+            submitted_at: v.submitted_at,
+            finished_at: v.finished_at,
+            seq: v.seq,
+        }
+    }
+}
+
+impl GraphRun {
+    fn graph_id(&self) -> async_graphql::Result<aurora_schemas::GraphId> {
+        self.id.parse().map_err(|_| error(Kind::BadInput, "bad graph id"))
+    }
+}
+
+#[ComplexObject]
+impl GraphRun {
+    /// The tasks, in the order they were submitted.
+    async fn tasks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TaskRun>> {
+        let g = self.graph_id()?;
+        let st = state(ctx);
+        let mut views = st.store.graph_tasks(g).await.map_err(unavailable)?;
+        if let Some(spec) = st.store.graph_spec(g).await.map_err(unavailable)? {
+            let order: BTreeMap<&str, usize> = spec.tasks.iter().enumerate().map(|(i, t)| (t.key.as_str(), i)).collect();
+            views.sort_by_key(|v| order.get(v.key.as_str()).copied().unwrap_or(usize::MAX));
+        }
+        Ok(views.into_iter().map(Into::into).collect())
+    }
+
+    /// The edges, as submitted.
+    async fn edges(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Edge>> {
+        let spec = state(ctx).store.graph_spec(self.graph_id()?).await.map_err(unavailable)?;
+        Ok(spec.map(|s| s.edges.into_iter().map(|e| Edge { from: e.from, to: e.to }).collect()).unwrap_or_default())
+    }
+
+    /// Every event of the run (graph and tasks), in ledger order.
+    async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<LedgerEvent>> {
+        let events = state(ctx).ledger.read_graph(self.graph_id()?).await.map_err(unavailable)?;
+        Ok(events.iter().map(LedgerEvent::from).collect())
+    }
+}
+
+/// Pagination state.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub end_cursor: Option<String>,
+}
+
+/// A page of runs.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct GraphRunConnection {
+    pub nodes: Vec<GraphRun>,
+    pub page_info: PageInfo,
+}
+
+/// A handler some live worker offers.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Handler {
+    pub name: String,
+    pub usage: String,
+    pub arg_types: Vec<String>,
+    pub result_types: Vec<String>,
+}
+
+/// A live worker.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Worker {
+    pub id: ID,
+    pub labels: Json<BTreeMap<String, String>>,
+    pub handlers: Vec<String>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// A login's result.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct LoginPayload {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
