@@ -129,14 +129,34 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("./aurora-data"),
-            server: Server { listen: "127.0.0.1:4332".into() },
+            server: Server {
+                listen: "127.0.0.1:4332".into(),
+            },
             ledger: Backend { uri: String::new() },
-            broker: Backend { uri: "local://".into() },
-            coord: Backend { uri: "local://".into() },
-            auth: Auth { users: Vec::new(), token_ttl_secs: 24 * 3600 },
-            worker: Worker { enabled: true, labels: BTreeMap::new(), slots: 16, grace_secs: 10 },
-            projector: Projector { schedule_to_start_secs: 300, batch_max: 1000 },
-            log: Log { format: "text".into(), level: "info".into() },
+            broker: Backend {
+                uri: "local://".into(),
+            },
+            coord: Backend {
+                uri: "local://".into(),
+            },
+            auth: Auth {
+                users: Vec::new(),
+                token_ttl_secs: 24 * 3600,
+            },
+            worker: Worker {
+                enabled: true,
+                labels: BTreeMap::new(),
+                slots: 16,
+                grace_secs: 10,
+            },
+            projector: Projector {
+                schedule_to_start_secs: 300,
+                batch_max: 1000,
+            },
+            log: Log {
+                format: "text".into(),
+                level: "info".into(),
+            },
         }
     }
 }
@@ -156,7 +176,9 @@ impl Config {
         match self.ledger.uri.as_str() {
             "" => LedgerLocation::Sqlite(self.data_dir.join("ledger.sqlite")),
             "memory://" => LedgerLocation::Memory,
-            uri => LedgerLocation::Sqlite(PathBuf::from(uri.strip_prefix("sqlite://").unwrap_or(uri))),
+            uri => {
+                LedgerLocation::Sqlite(PathBuf::from(uri.strip_prefix("sqlite://").unwrap_or(uri)))
+            }
         }
     }
 

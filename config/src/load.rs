@@ -16,7 +16,10 @@ pub fn load(
     let mut fig = Figment::from(Serialized::defaults(Config::default()));
     if let Some(path) = file {
         if !path.exists() {
-            return Err(Error::Read(format!("config file {} does not exist", path.display())));
+            return Err(Error::Read(format!(
+                "config file {} does not exist",
+                path.display()
+            )));
         }
         fig = fig.merge(Toml::file(path));
     }
@@ -35,7 +38,11 @@ pub fn load(
     fig = fig.merge(Serialized::defaults(nest(overrides)?));
     let config: Config = fig.extract().map_err(|e| Error::Read(e.to_string()))?;
     let problems = crate::validate::problems(&config);
-    if problems.is_empty() { Ok(config) } else { Err(Error::Invalid(problems)) }
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(Error::Invalid(problems))
+    }
 }
 
 const TOP_LEVEL: &[&str] = &["data_dir"];
@@ -47,7 +54,11 @@ pub fn parse_overrides(items: &[String]) -> Result<Vec<(String, String)>, Error>
         .map(|s| {
             s.split_once('=')
                 .map(|(k, v)| (k.trim().to_string(), v.to_string()))
-                .ok_or_else(|| Error::Read(format!("override `{s}` must look like key=value, e.g. server.listen=0.0.0.0:4332")))
+                .ok_or_else(|| {
+                    Error::Read(format!(
+                        "override `{s}` must look like key=value, e.g. server.listen=0.0.0.0:4332"
+                    ))
+                })
         })
         .collect()
 }
@@ -64,10 +75,14 @@ fn nest(pairs: &[(String, String)]) -> Result<toml::Table, Error> {
         let parts: Vec<&str> = key.split('.').collect();
         let mut table = &mut root;
         for part in &parts[..parts.len() - 1] {
-            let entry = table.entry(part.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            table = entry
-                .as_table_mut()
-                .ok_or_else(|| Error::Read(format!("`{key}` sets a field inside `{part}`, which is not a section")))?;
+            let entry = table
+                .entry(part.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            table = entry.as_table_mut().ok_or_else(|| {
+                Error::Read(format!(
+                    "`{key}` sets a field inside `{part}`, which is not a section"
+                ))
+            })?;
         }
         table.insert(parts[parts.len() - 1].to_string(), value);
     }
@@ -79,7 +94,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -87,10 +105,19 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("aurora-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let file = dir.join("a.toml");
-        std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:1\"\n[worker]\nslots = 4\n").expect("write");
+        std::fs::write(
+            &file,
+            "[server]\nlisten = \"127.0.0.1:1\"\n[worker]\nslots = 4\n",
+        )
+        .expect("write");
         let c = load(
             Some(&file),
-            env(&[("AURORA_WORKER__SLOTS", "8"), ("AURORA_WORKER__LABELS__ZONE", "a"), ("AURORA_TOKEN", "x"), ("HOME", "/")]),
+            env(&[
+                ("AURORA_WORKER__SLOTS", "8"),
+                ("AURORA_WORKER__LABELS__ZONE", "a"),
+                ("AURORA_TOKEN", "x"),
+                ("HOME", "/"),
+            ]),
             &[("server.listen".into(), "127.0.0.1:2".into())],
         )
         .expect("valid");
@@ -104,7 +131,11 @@ mod tests {
     fn every_problem_is_reported_at_once() {
         let err = load(
             None,
-            env(&[("AURORA_WORKER__SLOTS", "0"), ("AURORA_SERVER__LISTEN", "nowhere"), ("AURORA_BROKER__URI", "kafka://x")]),
+            env(&[
+                ("AURORA_WORKER__SLOTS", "0"),
+                ("AURORA_SERVER__LISTEN", "nowhere"),
+                ("AURORA_BROKER__URI", "kafka://x"),
+            ]),
             &[],
         )
         .unwrap_err()
@@ -116,7 +147,9 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused() {
-        let err = load(None, env(&[("AURORA_SERVER__LISTN", "x")]), &[]).unwrap_err().to_string();
+        let err = load(None, env(&[("AURORA_SERVER__LISTN", "x")]), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("listn"), "{err}");
     }
 }

@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 pub(crate) fn problems(c: &Config) -> Vec<String> {
     let mut out = Vec::new();
     if c.server.listen.parse::<SocketAddr>().is_err() {
-        out.push(format!("server.listen `{}` is not a host:port address such as 127.0.0.1:4332", c.server.listen));
+        out.push(format!(
+            "server.listen `{}` is not a host:port address such as 127.0.0.1:4332",
+            c.server.listen
+        ));
     }
     if c.data_dir.as_os_str().is_empty() {
         out.push("data_dir must not be empty".into());
@@ -19,7 +22,9 @@ pub(crate) fn problems(c: &Config) -> Vec<String> {
     }
     for (key, uri) in [("broker.uri", &c.broker.uri), ("coord.uri", &c.coord.uri)] {
         if uri != "local://" {
-            out.push(format!("{key} `{uri}` is not supported by this build; use local://"));
+            out.push(format!(
+                "{key} `{uri}` is not supported by this build; use local://"
+            ));
         }
     }
     for (i, u) in c.auth.users.iter().enumerate() {
@@ -33,7 +38,10 @@ pub(crate) fn problems(c: &Config) -> Vec<String> {
             ));
         }
         if !["admin", "operator", "viewer"].contains(&u.role.as_str()) {
-            out.push(format!("auth.users[{i}] ({}): role `{}` must be admin, operator or viewer", u.name, u.role));
+            out.push(format!(
+                "auth.users[{i}] ({}): role `{}` must be admin, operator or viewer",
+                u.name, u.role
+            ));
         }
     }
     if c.auth.token_ttl_secs == 0 {
@@ -49,7 +57,10 @@ pub(crate) fn problems(c: &Config) -> Vec<String> {
         out.push("projector.schedule_to_start_secs must be positive".into());
     }
     if !["text", "json"].contains(&c.log.format.as_str()) {
-        out.push(format!("log.format `{}` must be text or json", c.log.format));
+        out.push(format!(
+            "log.format `{}` must be text or json",
+            c.log.format
+        ));
     }
     out
 }

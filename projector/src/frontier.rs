@@ -50,7 +50,11 @@ fn meta(graph: GraphId, cause: &Event) -> EventMeta {
 impl Frontier {
     /// A frontier over `ledger`, reading views from `store`.
     pub fn new(ledger: Arc<dyn Ledger>, store: Arc<dyn ReadStore>) -> Self {
-        Self { ledger, store, topologies: Cache::default() }
+        Self {
+            ledger,
+            store,
+            topologies: Cache::default(),
+        }
     }
 
     /// Reacts to a batch of events whose rows (after the batch) are `rows`.
@@ -84,25 +88,41 @@ impl Frontier {
     }
 
     async fn on_success(&self, e: &Event, rows: &Model) -> Result<(), FrontierError> {
-        let (Some(task_id), Some(graph)) = (e.task_id, rows.graphs.get(&e.graph_id)) else { return Ok(()) };
+        let (Some(task_id), Some(graph)) = (e.task_id, rows.graphs.get(&e.graph_id)) else {
+            return Ok(());
+        };
         if graph.cancel_requested || graph.state.is_terminal() {
             return Ok(());
         }
-        let Some(topo) = self.topologies.get(self.store.as_ref(), e.graph_id).await? else { return Ok(()) };
-        let Some(key) = rows.tasks.get(&task_id).map(|t| t.key.clone()) else { return Ok(()) };
+        let Some(topo) = self.topologies.get(self.store.as_ref(), e.graph_id).await? else {
+            return Ok(());
+        };
+        let Some(key) = rows.tasks.get(&task_id).map(|t| t.key.clone()) else {
+            return Ok(());
+        };
         let mut appends = Vec::new();
         for succ in topo.successors(&key) {
             let preds = topo.predecessors(&succ.key);
-            let ids: Vec<TaskId> = preds.iter().map(|p| TaskId::derive(e.graph_id, &p.key)).collect();
+            let ids: Vec<TaskId> = preds
+                .iter()
+                .map(|p| TaskId::derive(e.graph_id, &p.key))
+                .collect();
             let views = self.store.tasks(ids.clone()).await?;
-            let ready = ids.iter().all(|id| views.iter().any(|v| v.task_id == *id && v.state == TaskState::Success));
+            let ready = ids.iter().all(|id| {
+                views
+                    .iter()
+                    .any(|v| v.task_id == *id && v.state == TaskState::Success)
+            });
             if !ready {
                 continue;
             }
             let mut args = succ.args.clone();
             if succ.pass_results {
                 for id in &ids {
-                    let results = views.iter().find(|v| v.task_id == *id).and_then(|v| v.results.clone());
+                    let results = views
+                        .iter()
+                        .find(|v| v.task_id == *id)
+                        .and_then(|v| v.results.clone());
                     args.extend(results.unwrap_or_default());
                 }
             }
@@ -127,15 +147,34 @@ impl Frontier {
     }
 
     async fn on_failure(&self, e: &Event) -> Result<(), FrontierError> {
-        let Some(topo) = self.topologies.get(self.store.as_ref(), e.graph_id).await? else { return Ok(()) };
-        let Some(task_id) = e.task_id else { return Ok(()) };
-        let Some(failed) = topo.spec.tasks.iter().find(|t| TaskId::derive(e.graph_id, &t.key) == task_id) else {
+        let Some(topo) = self.topologies.get(self.store.as_ref(), e.graph_id).await? else {
+            return Ok(());
+        };
+        let Some(task_id) = e.task_id else {
+            return Ok(());
+        };
+        let Some(failed) = topo
+            .spec
+            .tasks
+            .iter()
+            .find(|t| TaskId::derive(e.graph_id, &t.key) == task_id)
+        else {
             return Ok(());
         };
         let skips = topo.descendants(&failed.key).into_iter().map(|d| {
-            let data = EventData::TaskSkipped { upstream: failed.key.clone() };
+            let data = EventData::TaskSkipped {
+                upstream: failed.key.clone(),
+            };
             let id = TaskId::derive(e.graph_id, &d.key);
-            transition::append(self.ledger.as_ref(), e.graph_id, id, data, meta(e.graph_id, e), 0, OnConflict::GiveUp)
+            transition::append(
+                self.ledger.as_ref(),
+                e.graph_id,
+                id,
+                data,
+                meta(e.graph_id, e),
+                0,
+                OnConflict::GiveUp,
+            )
         });
         for r in futures::future::join_all(skips).await {
             r?;
@@ -150,7 +189,9 @@ impl Frontier {
         };
         let tasks = self.store.graph_tasks(e.graph_id).await?;
         let cancels = tasks.iter().filter(|t| !t.state.is_terminal()).map(|t| {
-            let data = EventData::TaskCancelled { reason: reason.clone() };
+            let data = EventData::TaskCancelled {
+                reason: reason.clone(),
+            };
             transition::append(
                 self.ledger.as_ref(),
                 e.graph_id,
@@ -169,7 +210,11 @@ impl Frontier {
     }
 
     /// Appends the graph's terminal event once every task is terminal.
-    async fn maybe_end(&self, graph: GraphId, view: Option<&GraphView>) -> Result<(), FrontierError> {
+    async fn maybe_end(
+        &self,
+        graph: GraphId,
+        view: Option<&GraphView>,
+    ) -> Result<(), FrontierError> {
         let Some(view) = view else { return Ok(()) };
         if view.state.is_terminal() || view.tasks_terminal < view.tasks_total {
             return Ok(());
@@ -178,8 +223,11 @@ impl Frontier {
             EventData::GraphCancelled { reason: None }
         } else if view.tasks_failed > 0 {
             let tasks = self.store.graph_tasks(graph).await?;
-            let mut failed: Vec<String> =
-                tasks.into_iter().filter(|t| t.state == TaskState::Failure).map(|t| t.key).collect();
+            let mut failed: Vec<String> = tasks
+                .into_iter()
+                .filter(|t| t.state == TaskState::Failure)
+                .map(|t| t.key)
+                .collect();
             failed.sort();
             EventData::GraphFailed { failed }
         } else {
@@ -190,22 +238,32 @@ impl Frontier {
             let ev = NewEvent::graph(
                 graph,
                 data.clone(),
-                EventMeta { actor: Some("projector".into()), correlation_id: Some(graph.0), ..Default::default() },
+                EventMeta {
+                    actor: Some("projector".into()),
+                    correlation_id: Some(graph.0),
+                    ..Default::default()
+                },
             );
-            match self.ledger.append(AppendRequest::new(expected, vec![ev])).await {
+            match self
+                .ledger
+                .append(AppendRequest::new(expected, vec![ev]))
+                .await
+            {
                 Ok(_) => {
                     info!(graph_id = %graph, event = data.event_type().as_str(), "graph ended");
                     return Ok(());
                 }
                 Err(err) if err.is_conflict() => {
                     let events = self.ledger.read_stream(&graph.stream(), 1).await?;
-                    let state = events
-                        .iter()
-                        .fold(GraphState::Running, |s, e| GraphState::after(e.event_type()).unwrap_or(s));
+                    let state = events.iter().fold(GraphState::Running, |s, e| {
+                        GraphState::after(e.event_type()).unwrap_or(s)
+                    });
                     if state.is_terminal() {
                         return Ok(());
                     }
-                    if events.iter().any(|e| matches!(e.data, EventData::GraphCancelRequested { .. }))
+                    if events
+                        .iter()
+                        .any(|e| matches!(e.data, EventData::GraphCancelRequested { .. }))
                         && !matches!(data, EventData::GraphCancelled { .. })
                     {
                         // A cancel request raced the last task; it will be handled when it is processed.

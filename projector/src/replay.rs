@@ -59,7 +59,10 @@ pub async fn verify(ledger: &dyn Ledger, live: &dyn ReadStore) -> Result<Report,
         after = last.position;
         report.events += page.len() as u64;
         for e in &page {
-            streams.entry(e.stream.0.clone()).or_default().push(e.clone());
+            streams
+                .entry(e.stream.0.clone())
+                .or_default()
+                .push(e.clone());
         }
         scratch.apply(page.clone()).await?;
         live.apply(page).await?;
@@ -89,7 +92,12 @@ fn compare(rebuilt: &Model, live: &Model) -> Vec<String> {
             _ => {}
         }
     }
-    out.extend(live.tasks.keys().filter(|k| !rebuilt.tasks.contains_key(k)).map(|k| format!("task {k}: not in the ledger")));
+    out.extend(
+        live.tasks
+            .keys()
+            .filter(|k| !rebuilt.tasks.contains_key(k))
+            .map(|k| format!("task {k}: not in the ledger")),
+    );
     for (id, row) in &rebuilt.graphs {
         match live.graphs.get(id) {
             None => out.push(format!("graph {id}: missing from the live read model")),
@@ -103,6 +111,11 @@ fn compare(rebuilt: &Model, live: &Model) -> Vec<String> {
             _ => {}
         }
     }
-    out.extend(live.graphs.keys().filter(|k| !rebuilt.graphs.contains_key(k)).map(|k| format!("graph {k}: not in the ledger")));
+    out.extend(
+        live.graphs
+            .keys()
+            .filter(|k| !rebuilt.graphs.contains_key(k))
+            .map(|k| format!("graph {k}: not in the ledger")),
+    );
     out
 }

@@ -30,7 +30,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { name: "projector".into(), batch_max: 1_000, schedule_to_start: Duration::from_secs(300) }
+        Self {
+            name: "projector".into(),
+            batch_max: 1_000,
+            schedule_to_start: Duration::from_secs(300),
+        }
     }
 }
 
@@ -79,17 +83,29 @@ impl Service {
     /// Runs until `shutdown`; retries failed batches with backoff, never skipping one.
     #[instrument(skip_all, fields(name = %self.options.name))]
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
-        let Deps { ledger, store, broker, registry } = self.deps.clone();
+        let Deps {
+            ledger,
+            store,
+            broker,
+            registry,
+        } = self.deps.clone();
         let frontier = Frontier::new(ledger.clone(), store.clone());
-        let dispatcher =
-            Arc::new(Dispatcher::new(ledger.clone(), broker, registry, self.options.schedule_to_start, shutdown.child_token()));
+        let dispatcher = Arc::new(Dispatcher::new(
+            ledger.clone(),
+            broker,
+            registry,
+            self.options.schedule_to_start,
+            shutdown.child_token(),
+        ));
         let start = store.checkpoint(&self.options.name).await?;
         let head = ledger.head().await?;
         info!(checkpoint = start, head, "projector starting");
         let mut sub = subscribe(ledger.clone(), Scope::All, start);
         let mut redelivered = start >= head;
         if redelivered {
-            let n = dispatcher.redeliver(store.unfinished_tasks().await?).await?;
+            let n = dispatcher
+                .redeliver(store.unfinished_tasks().await?)
+                .await?;
             info!(unfinished = n, "re-ordered unfinished tasks");
         }
         loop {
@@ -122,7 +138,9 @@ impl Service {
             store.save_checkpoint(&self.options.name, last).await?;
             if !redelivered && last >= head {
                 redelivered = true;
-                let n = dispatcher.redeliver(store.unfinished_tasks().await?).await?;
+                let n = dispatcher
+                    .redeliver(store.unfinished_tasks().await?)
+                    .await?;
                 info!(unfinished = n, "caught up; re-ordered unfinished tasks");
             }
         }
@@ -131,7 +149,12 @@ impl Service {
         Ok(())
     }
 
-    async fn process(&self, batch: &[Event], frontier: &Frontier, dispatcher: &Arc<Dispatcher>) -> Result<(), Error> {
+    async fn process(
+        &self,
+        batch: &[Event],
+        frontier: &Frontier,
+        dispatcher: &Arc<Dispatcher>,
+    ) -> Result<(), Error> {
         let outcome = self.apply_filling_gaps(batch.to_vec()).await?;
         frontier.react(batch, &outcome.rows).await?;
         dispatcher.react(batch, &outcome.rows).await?;
@@ -148,8 +171,16 @@ impl Service {
             let mut missing = Vec::new();
             for gap in &outcome.gaps {
                 warn!(stream = %gap.stream, from = gap.from_version, "gap in stream; reading it from the ledger");
-                let events = self.deps.ledger.read_stream(&gap.stream, gap.from_version).await?;
-                missing.extend(events.into_iter().filter(|e| e.version <= gap.event.version));
+                let events = self
+                    .deps
+                    .ledger
+                    .read_stream(&gap.stream, gap.from_version)
+                    .await?;
+                missing.extend(
+                    events
+                        .into_iter()
+                        .filter(|e| e.version <= gap.event.version),
+                );
             }
             let refill = self.deps.store.apply(missing).await?;
             outcome.rows.tasks.extend(refill.rows.tasks);

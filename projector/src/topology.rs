@@ -18,7 +18,12 @@ pub struct Topology {
 impl Topology {
     /// The shape of `spec` (which passed validation: keys unique, edges valid).
     pub fn new(spec: GraphSpec) -> Self {
-        let index: HashMap<String, usize> = spec.tasks.iter().enumerate().map(|(i, t)| (t.key.clone(), i)).collect();
+        let index: HashMap<String, usize> = spec
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.key.clone(), i))
+            .collect();
         let mut preds = vec![Vec::new(); spec.tasks.len()];
         let mut succs = vec![Vec::new(); spec.tasks.len()];
         for e in &spec.edges {
@@ -27,7 +32,12 @@ impl Topology {
                 succs[f].push(t);
             }
         }
-        Self { spec, index, preds, succs }
+        Self {
+            spec,
+            index,
+            preds,
+            succs,
+        }
     }
 
     /// The task with `key`.
@@ -37,17 +47,25 @@ impl Topology {
 
     /// Direct successors of `key`.
     pub fn successors(&self, key: &str) -> Vec<&TaskSpec> {
-        self.index.get(key).map(|&i| self.succs[i].iter().map(|&s| &self.spec.tasks[s]).collect()).unwrap_or_default()
+        self.index
+            .get(key)
+            .map(|&i| self.succs[i].iter().map(|&s| &self.spec.tasks[s]).collect())
+            .unwrap_or_default()
     }
 
     /// Direct predecessors of `key`, in edge order (the order results are passed in).
     pub fn predecessors(&self, key: &str) -> Vec<&TaskSpec> {
-        self.index.get(key).map(|&i| self.preds[i].iter().map(|&p| &self.spec.tasks[p]).collect()).unwrap_or_default()
+        self.index
+            .get(key)
+            .map(|&i| self.preds[i].iter().map(|&p| &self.spec.tasks[p]).collect())
+            .unwrap_or_default()
     }
 
     /// Every task reachable from `key`, excluding it.
     pub fn descendants(&self, key: &str) -> Vec<&TaskSpec> {
-        let Some(&start) = self.index.get(key) else { return Vec::new() };
+        let Some(&start) = self.index.get(key) else {
+            return Vec::new();
+        };
         let mut seen = vec![false; self.spec.tasks.len()];
         let mut stack = self.succs[start].clone();
         let mut out = Vec::new();
@@ -71,11 +89,17 @@ const MAX_CACHED: usize = 10_000;
 
 impl Cache {
     /// The topology of `graph`, if its spec is known.
-    pub async fn get(&self, store: &dyn ReadStore, graph: GraphId) -> Result<Option<Arc<Topology>>, Error> {
+    pub async fn get(
+        &self,
+        store: &dyn ReadStore,
+        graph: GraphId,
+    ) -> Result<Option<Arc<Topology>>, Error> {
         if let Some(t) = self.lock().get(&graph) {
             return Ok(Some(t.clone()));
         }
-        let Some(spec) = store.graph_spec(graph).await? else { return Ok(None) };
+        let Some(spec) = store.graph_spec(graph).await? else {
+            return Ok(None);
+        };
         let topo = Arc::new(Topology::new(spec));
         let mut map = self.lock();
         if map.len() >= MAX_CACHED {

@@ -34,22 +34,38 @@ pub fn router(schema: AppSchema, state: State) -> Router {
         .with_state(Arc::new(Http { schema, state }))
 }
 
-async fn graphql(AxumState(h): AxumState<Arc<Http>>, headers: HeaderMap, req: GraphQLRequest) -> Response {
-    let auth_header = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+async fn graphql(
+    AxumState(h): AxumState<Arc<Http>>,
+    headers: HeaderMap,
+    req: GraphQLRequest,
+) -> Response {
+    let auth_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let mut request = req.into_inner();
     match h.state.auth.resolve(auth_header).await {
         Ok(Some(principal)) => request = request.data(principal),
         Ok(None) => {}
         Err(e) => {
             tracing::warn!(error = %e, "session store unavailable");
-            return (StatusCode::SERVICE_UNAVAILABLE, "the session store is unavailable; retry shortly").into_response();
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the session store is unavailable; retry shortly",
+            )
+                .into_response();
         }
     }
     GraphQLResponse::from(h.schema.execute(request).await).into_response()
 }
 
 async fn graphiql() -> impl IntoResponse {
-    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").title("Aurora").finish())
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .title("Aurora")
+            .finish(),
+    )
 }
 
 async fn subscriptions(
@@ -86,18 +102,42 @@ async fn subscriptions(
 }
 
 async fn health() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#)
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"status":"ok"}"#,
+    )
 }
 
 async fn ready(AxumState(h): AxumState<Arc<Http>>) -> Response {
-    let ledger = h.state.ledger.head().await.map(|_| ()).map_err(|e| e.to_string());
-    let registry = h.state.registry.workers().await.map(|_| ()).map_err(|e| e.to_string());
+    let ledger = h
+        .state
+        .ledger
+        .head()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let registry = h
+        .state
+        .registry
+        .workers()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
     let body = serde_json::json!({
         "ledger": ledger.as_ref().err().map(String::as_str).unwrap_or("ok"),
         "coord": registry.as_ref().err().map(String::as_str).unwrap_or("ok"),
     });
-    let status = if ledger.is_ok() && registry.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    let status = if ledger.is_ok() && registry.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn metrics() -> Response {
@@ -120,12 +160,20 @@ pub struct Service {
 impl Service {
     /// A gateway serving `schema` over `state`.
     pub fn new(schema: AppSchema, state: State) -> Self {
-        Self { router: router(schema, state) }
+        Self {
+            router: router(schema, state),
+        }
     }
 
     /// Serves until `shutdown`, then drains open requests.
-    pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<()> {
         info!(addr = %listener.local_addr()?, "gateway listening");
-        axum::serve(listener, self.router).with_graceful_shutdown(shutdown.cancelled_owned()).await
+        axum::serve(listener, self.router)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
     }
 }

@@ -16,8 +16,8 @@ pub mod validate;
 pub mod value;
 
 pub use delivery::TaskOrder;
-pub use handler::HandlerInfo;
 pub use event::{Event, EventData, EventMeta, EventType, NewEvent};
+pub use handler::HandlerInfo;
 pub use ids::{GraphId, StreamId, TaskId};
 pub use selector::{LabelSelector, Labels, QueueKey};
 pub use spec::{EdgeSpec, GraphSpec, TaskSpec};

@@ -8,4 +8,3 @@ pub mod service;
 
 pub use handlers::Registry as Handlers;
 pub use service::{Deps, Options, Service};
-

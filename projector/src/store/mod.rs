@@ -62,8 +62,12 @@ pub trait ReadStore: Send + Sync + 'static {
     /// A graph's frozen spec.
     async fn graph_spec(&self, id: GraphId) -> Result<Option<GraphSpec>, Error>;
     /// Graphs, newest first, optionally in one state, submitted before `before_seq`.
-    async fn graphs(&self, state: Option<GraphState>, first: usize, before_seq: Option<u64>)
-    -> Result<Vec<GraphView>, Error>;
+    async fn graphs(
+        &self,
+        state: Option<GraphState>,
+        first: usize,
+        before_seq: Option<u64>,
+    ) -> Result<Vec<GraphView>, Error>;
     /// Tasks that were dispatched and have not ended (PENDING, RECEIVED, STARTED, RETRY).
     async fn unfinished_tasks(&self) -> Result<Vec<TaskView>, Error>;
     /// The ledger position a named consumer has fully processed.

@@ -12,24 +12,36 @@ use std::time::Duration;
 /// The root mutation.
 pub struct Mutation;
 
-fn selector(v: Option<async_graphql::Json<Value>>, what: &str) -> async_graphql::Result<Option<LabelSelector>> {
+fn selector(
+    v: Option<async_graphql::Json<Value>>,
+    what: &str,
+) -> async_graphql::Result<Option<LabelSelector>> {
     match v.map(|j| j.0) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) => map
             .into_iter()
             .map(|(k, v)| match v {
                 Value::String(s) => Ok((k, s)),
-                other => Err(error(Kind::BadInput, format!("{what}: label `{k}` must be a string, got {other}"))),
+                other => Err(error(
+                    Kind::BadInput,
+                    format!("{what}: label `{k}` must be a string, got {other}"),
+                )),
             })
             .collect::<Result<LabelSelector, _>>()
             .map(Some),
-        Some(other) => Err(error(Kind::BadInput, format!("{what} must be an object of string labels, got {other}"))),
+        Some(other) => Err(error(
+            Kind::BadInput,
+            format!("{what} must be an object of string labels, got {other}"),
+        )),
     }
 }
 
 fn non_negative(v: Option<i32>, what: &str) -> async_graphql::Result<Option<u64>> {
     match v {
-        Some(n) if n < 0 => Err(error(Kind::BadInput, format!("{what} must not be negative, got {n}"))),
+        Some(n) if n < 0 => Err(error(
+            Kind::BadInput,
+            format!("{what} must not be negative, got {n}"),
+        )),
         other => Ok(other.map(|n| n as u64)),
     }
 }
@@ -41,11 +53,17 @@ fn to_spec(input: GraphInput) -> async_graphql::Result<GraphSpec> {
         let what = format!("task `{}`", t.key);
         tasks.push(TaskSpec {
             label_selector: selector(t.label_selector, &format!("{what}: labelSelector"))?,
-            retry_count: non_negative(t.retry_count, &format!("{what}: retryCount"))?.unwrap_or(0) as u32,
+            retry_count: non_negative(t.retry_count, &format!("{what}: retryCount"))?.unwrap_or(0)
+                as u32,
             retry_backoff_ms: non_negative(t.retry_backoff_ms, &format!("{what}: retryBackoffMs"))?,
             timeout_ms: non_negative(t.timeout_ms, &format!("{what}: timeoutMs"))?,
             pass_results: t.pass_results.unwrap_or(false),
-            args: t.args.unwrap_or_default().into_iter().map(|a| TypedValue::new(a.ty, a.value.0)).collect(),
+            args: t
+                .args
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| TypedValue::new(a.ty, a.value.0))
+                .collect(),
             key: t.key,
             name: t.name,
         });
@@ -53,7 +71,15 @@ fn to_spec(input: GraphInput) -> async_graphql::Result<GraphSpec> {
     Ok(GraphSpec {
         name: input.name,
         tasks,
-        edges: input.edges.unwrap_or_default().into_iter().map(|e| EdgeSpec { from: e.from, to: e.to }).collect(),
+        edges: input
+            .edges
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| EdgeSpec {
+                from: e.from,
+                to: e.to,
+            })
+            .collect(),
         label_selector: selector(input.label_selector, "labelSelector")?,
         idempotency_key: input.idempotency_key,
     })
@@ -68,16 +94,26 @@ async fn wait_for_graph(ctx: &Context<'_>, id: GraphId) -> async_graphql::Result
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    Err(error(Kind::Unavailable, format!("graph {id} was recorded but the read model has not caught up yet")))
+    Err(error(
+        Kind::Unavailable,
+        format!("graph {id} was recorded but the read model has not caught up yet"),
+    ))
 }
 
 #[Object]
 impl Mutation {
     /// Exchanges a username and password for a bearer token.
-    async fn login(&self, ctx: &Context<'_>, username: String, password: String) -> async_graphql::Result<LoginPayload> {
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        username: String,
+        password: String,
+    ) -> async_graphql::Result<LoginPayload> {
         match state(ctx).auth.login(&username, &password).await {
             Ok((token, expires_at)) => Ok(LoginPayload { token, expires_at }),
-            Err(LoginError::BadCredentials) => Err(error(Kind::Unauthenticated, "wrong username or password")),
+            Err(LoginError::BadCredentials) => {
+                Err(error(Kind::Unauthenticated, "wrong username or password"))
+            }
             Err(LoginError::Unavailable(e)) => Err(unavailable(e)),
         }
     }
@@ -90,19 +126,40 @@ impl Mutation {
     }
 
     /// Validates and starts a graph run.
-    async fn submit_graph(&self, ctx: &Context<'_>, input: GraphInput) -> async_graphql::Result<GraphRun> {
+    async fn submit_graph(
+        &self,
+        ctx: &Context<'_>,
+        input: GraphInput,
+    ) -> async_graphql::Result<GraphRun> {
         let p = writer(ctx)?;
         let spec = to_spec(input)?;
-        let submitted = state(ctx).command.submit(spec, &p.user).await.map_err(command)?;
+        let submitted = state(ctx)
+            .command
+            .submit(spec, &p.user)
+            .await
+            .map_err(command)?;
         wait_for_graph(ctx, submitted.graph_id).await
     }
 
     /// Cancels a running graph: unfinished tasks end CANCELLED, then the graph does.
-    async fn cancel_graph(&self, ctx: &Context<'_>, id: ID, reason: Option<String>) -> async_graphql::Result<GraphRun> {
+    async fn cancel_graph(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reason: Option<String>,
+    ) -> async_graphql::Result<GraphRun> {
         let p = writer(ctx)?;
-        let graph: GraphId =
-            id.parse().map_err(|_| error(Kind::BadInput, format!("`{}` is not a graph id (a UUID)", id.as_str())))?;
-        state(ctx).command.cancel(graph, &p.user, reason).await.map_err(command)?;
+        let graph: GraphId = id.parse().map_err(|_| {
+            error(
+                Kind::BadInput,
+                format!("`{}` is not a graph id (a UUID)", id.as_str()),
+            )
+        })?;
+        state(ctx)
+            .command
+            .cancel(graph, &p.user, reason)
+            .await
+            .map_err(command)?;
         wait_for_graph(ctx, graph).await
     }
 }

@@ -21,10 +21,19 @@ impl Subscription {
         id: ID,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<LedgerEvent>>> {
         principal(ctx)?;
-        let graph: GraphId =
-            id.parse().map_err(|_| error(Kind::BadInput, format!("`{}` is not a graph id (a UUID)", id.as_str())))?;
+        let graph: GraphId = id.parse().map_err(|_| {
+            error(
+                Kind::BadInput,
+                format!("`{}` is not a graph id (a UUID)", id.as_str()),
+            )
+        })?;
         let st = state(ctx);
-        let exists = !st.ledger.read_stream(&graph.stream(), 1).await.map_err(unavailable)?.is_empty();
+        let exists = !st
+            .ledger
+            .read_stream(&graph.stream(), 1)
+            .await
+            .map_err(unavailable)?
+            .is_empty();
         if !exists {
             return Err(error(Kind::NotFound, format!("no graph with id {graph}")));
         }

@@ -1,0 +1,371 @@
+//! The command line: `aurora dev`, the client subcommands, and the operator tools.
+
+use crate::client::{Client, Error as ClientError};
+use crate::dev::{Dev, generate_password, open_stores};
+use crate::render;
+use anyhow::{Context as _, bail};
+use aurora_config::Config;
+use clap::{Parser, Subcommand};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Aurora: an event-sourced task-graph engine.
+#[derive(Parser, Debug)]
+#[command(name = "aurora", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct ServerArgs {
+    /// Config file (TOML); see config/examples/.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Configuration overrides, e.g. `--set worker.slots=4` (repeatable).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct ClientArgs {
+    /// The Aurora server.
+    #[arg(long, env = "AURORA_SERVER", default_value = "http://127.0.0.1:4332")]
+    server: String,
+    /// A token from `aurora login` (default: AURORA_TOKEN, then the saved token).
+    #[arg(long, env = "AURORA_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run everything in one process on embedded backends.
+    Dev {
+        /// Address to listen on.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Where the ledger and read models are kept.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The `admin` user's password (default: generated and printed once).
+        #[arg(long, env = "AURORA_ADMIN_PASSWORD", hide_env_values = true)]
+        admin_password: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Log in and save the token for the other client commands.
+    Login {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The user.
+        #[arg(long, default_value = "admin")]
+        username: String,
+        /// The password (default: AURORA_PASSWORD, else asked on stdin).
+        #[arg(long, env = "AURORA_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+    /// Submit a graph (a GraphInput as JSON) and print its id.
+    Submit {
+        /// The file, or - for stdin.
+        file: PathBuf,
+        /// Follow the run's events until it ends.
+        #[arg(long)]
+        watch: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Follow a run's events (history first) until it ends.
+    Watch {
+        /// The graph id.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Print a run's whole history.
+    Events {
+        /// The graph id.
+        id: String,
+        /// Print the events as JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Rebuild every read model from the ledger into a scratch copy, compare it with the live one
+    /// and verify every hash chain; exits non-zero on any difference. Run it with the server stopped.
+    Replay {
+        /// The data directory of `aurora dev`.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Hash a password for `auth.users` in the config (reads it from stdin).
+    HashPassword,
+    /// Print the effective configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigAction {
+    /// Print the configuration after defaults, file, environment and overrides.
+    Dump {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+/// Runs the command line; the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(args: &ServerArgs, extra: Vec<(String, String)>) -> anyhow::Result<Config> {
+    let mut overrides = aurora_config::parse_overrides(&args.set)?;
+    overrides.extend(extra);
+    Ok(aurora_config::load(
+        args.config.as_deref(),
+        std::env::vars(),
+        &overrides,
+    )?)
+}
+
+fn token_file() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|h| Path::new(&h).join(".aurora").join("token"))
+}
+
+fn client(args: &ClientArgs) -> Client {
+    let token = args.token.clone().or_else(|| {
+        let saved = std::fs::read_to_string(token_file()?).ok()?;
+        Some(saved.trim().to_string())
+    });
+    Client::new(&args.server, token)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Dev {
+            listen,
+            data_dir,
+            admin_password,
+            server,
+        } => {
+            let mut extra = Vec::new();
+            if let Some(l) = listen {
+                extra.push(("server.listen".to_string(), l));
+            }
+            if let Some(d) = data_dir {
+                extra.push(("data_dir".to_string(), d.display().to_string()));
+            }
+            let config = load_config(&server, extra)?;
+            crate::logging::init(
+                &config.log.format,
+                &config.log.level,
+                std::env::var("RUST_LOG").ok(),
+            );
+            let generated =
+                admin_password.is_none() && !config.auth.users.iter().any(|u| u.name == "admin");
+            let password = admin_password.or_else(|| generated.then(generate_password));
+            let dev = Dev::start(config.clone(), password.as_deref()).await?;
+            println!("Aurora is running.");
+            println!("  GraphiQL:  http://{}/graphql", dev.addr);
+            println!("  data dir:  {}", config.data_dir.display());
+            if generated && let Some(pw) = &password {
+                println!("  admin password (generated, shown once): {pw}");
+            }
+            println!("Stop with Ctrl-C.");
+            let token = dev.shutdown_token();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                token.cancel();
+            });
+            dev.wait().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Login {
+            client: args,
+            username,
+            password,
+        } => {
+            let password = match password {
+                Some(p) => p,
+                None => {
+                    eprint!("password for {username}: ");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end().to_string()
+                }
+            };
+            let token = Client::new(&args.server, None)
+                .login(&username, &password)
+                .await?;
+            if let Some(path) = token_file() {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                std::fs::write(&path, &token)?;
+                eprintln!("logged in; token saved to {}", path.display());
+            }
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Submit {
+            file,
+            watch,
+            client: args,
+        } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?
+            };
+            let input: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not valid JSON", file.display()))?;
+            let c = client(&args);
+            let run = c.submit(input).await.map_err(explain)?;
+            let id = run["id"].as_str().unwrap_or_default().to_string();
+            println!("{id}");
+            if watch {
+                follow(&c, &id).await
+            } else {
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+        Command::Watch { id, client: args } => follow(&client(&args), &id).await,
+        Command::Events {
+            id,
+            json,
+            client: args,
+        } => {
+            let graph = client(&args).graph(&id).await.map_err(explain)?;
+            if graph.is_null() {
+                bail!("no graph with id {id}");
+            }
+            let keys = render::task_keys(&graph);
+            for e in graph["history"].as_array().into_iter().flatten() {
+                println!(
+                    "{}",
+                    if json {
+                        e.to_string()
+                    } else {
+                        render::line(e, &keys)
+                    }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay { data_dir, server } => {
+            let extra = data_dir
+                .map(|d| vec![("data_dir".to_string(), d.display().to_string())])
+                .unwrap_or_default();
+            let config = load_config(&server, extra)?;
+            replay(&config).await
+        }
+        Command::HashPassword => {
+            eprint!("password: ");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            let pw = line.trim_end_matches(['\n', '\r']);
+            if pw.is_empty() {
+                bail!("the password is empty");
+            }
+            println!("{}", aurora_query_graphql::auth::hash_password(pw));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config {
+            action: ConfigAction::Dump { server },
+        } => {
+            print!("{}", load_config(&server, Vec::new())?.to_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn explain(e: ClientError) -> anyhow::Error {
+    if e.codes().iter().any(|c| c == "UNAUTHENTICATED") {
+        anyhow::anyhow!("{e}\nhint: run `aurora login` or set AURORA_TOKEN")
+    } else {
+        anyhow::anyhow!("{e}")
+    }
+}
+
+/// Prints a run's events until it ends; exit 0 if it succeeded, 2 otherwise.
+async fn follow(c: &Client, id: &str) -> anyhow::Result<ExitCode> {
+    let graph = c.graph(id).await.map_err(explain)?;
+    if graph.is_null() {
+        bail!("no graph with id {id}");
+    }
+    let keys = render::task_keys(&graph);
+    let mut events = c.graph_events(id).await.map_err(explain)?;
+    let mut last = String::new();
+    while let Some(e) = events.next().await {
+        let e = e.map_err(explain)?;
+        println!("{}", render::line(&e, &keys));
+        last = e["type"].as_str().unwrap_or_default().to_string();
+    }
+    match last.as_str() {
+        "GraphSucceeded" => Ok(ExitCode::SUCCESS),
+        "GraphFailed" | "GraphCancelled" => Ok(ExitCode::from(2)),
+        _ => bail!("the subscription ended before the run did"),
+    }
+}
+
+async fn replay(config: &Config) -> anyhow::Result<ExitCode> {
+    let (ledger, store) = open_stores(config)?;
+    let report = aurora_projector::replay::verify(ledger.as_ref(), store.as_ref()).await?;
+    println!(
+        "verified {} events in {} streams; compared {} task and {} graph read models",
+        report.events, report.streams, report.tasks, report.graphs
+    );
+    for b in &report.chain_breaks {
+        println!("HASH CHAIN BROKEN: {b}");
+    }
+    for d in &report.differences {
+        println!("READ MODEL DIFFERS: {d}");
+    }
+    if report.is_clean() {
+        println!("replay: read models are identical to a rebuild; every hash chain verifies");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "replay: {} problem(s) found",
+            report.chain_breaks.len() + report.differences.len()
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}

@@ -1,0 +1,260 @@
+//! A small GraphQL client for the client subcommands and the end-to-end tests: queries over HTTP,
+//! `graphEvents` over WebSocket (`graphql-transport-ws`).
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+/// The fields of a ledger event the client asks for.
+pub const EVENT_FIELDS: &str =
+    "id stream version type graphId taskId state data actor recordedAt hash";
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The server could not be reached or answered something that is not GraphQL.
+    #[error("could not talk to the Aurora server: {0}")]
+    Transport(String),
+    /// The server answered with GraphQL errors.
+    #[error("{}", .0.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; "))]
+    GraphQL(Vec<GqlError>),
+}
+
+/// One GraphQL error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GqlError {
+    /// What is wrong.
+    pub message: String,
+    /// `extensions.code`, e.g. `BAD_USER_INPUT`.
+    pub code: Option<String>,
+}
+
+impl Error {
+    /// The GraphQL error codes, for tests and exit codes.
+    pub fn codes(&self) -> Vec<String> {
+        match self {
+            Self::GraphQL(errs) => errs.iter().filter_map(|e| e.code.clone()).collect(),
+            Self::Transport(_) => vec![],
+        }
+    }
+}
+
+fn transport(e: impl std::fmt::Display) -> Error {
+    Error::Transport(e.to_string())
+}
+
+fn errors_of(v: &Value) -> Option<Vec<GqlError>> {
+    let errs = v.get("errors")?.as_array()?;
+    if errs.is_empty() {
+        return None;
+    }
+    Some(
+        errs.iter()
+            .map(|e| GqlError {
+                message: e
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown error")
+                    .to_string(),
+                code: e
+                    .pointer("/extensions/code")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            })
+            .collect(),
+    )
+}
+
+/// A client of one Aurora server.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    /// A client of `server` (e.g. `http://127.0.0.1:4332`), authenticating with `token`.
+    pub fn new(server: &str, token: Option<String>) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: server.trim_end_matches('/').to_string(),
+            token,
+        }
+    }
+
+    /// The same server with another token.
+    pub fn with_token(&self, token: Option<String>) -> Self {
+        Self {
+            token,
+            ..self.clone()
+        }
+    }
+
+    /// Sends a raw body to `/graphql` and returns the whole response document.
+    pub async fn post_raw(&self, body: String) -> Result<Value, Error> {
+        let mut req = self
+            .http
+            .post(format!("{}/graphql", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.map_err(transport)?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(transport)?;
+        serde_json::from_str(&text).map_err(|_| Error::Transport(format!("HTTP {status}: {text}")))
+    }
+
+    /// Runs a query or mutation; returns `data`.
+    pub async fn query(&self, query: &str, variables: Value) -> Result<Value, Error> {
+        let doc = self
+            .post_raw(json!({ "query": query, "variables": variables }).to_string())
+            .await?;
+        if let Some(errs) = errors_of(&doc) {
+            return Err(Error::GraphQL(errs));
+        }
+        Ok(doc.get("data").cloned().unwrap_or(Value::Null))
+    }
+
+    /// Logs in; returns the token.
+    pub async fn login(&self, username: &str, password: &str) -> Result<String, Error> {
+        let data = self
+            .query(
+                "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token expiresAt } }",
+                json!({ "u": username, "p": password }),
+            )
+            .await?;
+        data.pointer("/login/token")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| transport("no token"))
+    }
+
+    /// Submits a `GraphInput`; returns the run (`id`, `state`).
+    pub async fn submit(&self, input: Value) -> Result<Value, Error> {
+        let data = self
+            .query(
+                "mutation($i: GraphInput!) { submitGraph(input: $i) { id state } }",
+                json!({ "i": input }),
+            )
+            .await?;
+        Ok(data["submitGraph"].clone())
+    }
+
+    /// A run with its tasks (each with history) and its own history.
+    pub async fn graph(&self, id: &str) -> Result<Value, Error> {
+        let q = format!(
+            "query($id: ID!) {{ graph(id: $id) {{ id name state submittedBy submittedAt finishedAt edges {{ from to }}
+               tasks {{ id key name state attempts error args {{ type value }} results {{ type value }}
+                        history {{ {EVENT_FIELDS} }} }}
+               history {{ {EVENT_FIELDS} }} }} }}"
+        );
+        Ok(self.query(&q, json!({ "id": id })).await?["graph"].clone())
+    }
+
+    /// Subscribes to a run's events.
+    pub async fn graph_events(&self, id: &str) -> Result<EventStream, Error> {
+        let url = format!("{}/graphql/ws", self.base.replacen("http", "ws", 1));
+        let mut request = url.into_client_request().map_err(transport)?;
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static("graphql-transport-ws"),
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .map_err(transport)?;
+        let auth = self
+            .token
+            .as_ref()
+            .map(|t| format!("Bearer {t}"))
+            .unwrap_or_default();
+        let init = json!({ "type": "connection_init", "payload": { "Authorization": auth } });
+        ws.send(Message::Text(init.to_string().into()))
+            .await
+            .map_err(transport)?;
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    let msg: Value = serde_json::from_str(&t).map_err(transport)?;
+                    match msg["type"].as_str() {
+                        Some("connection_ack") => break,
+                        Some("ping") => continue,
+                        _ => return Err(Error::Transport(format!("connection refused: {t}"))),
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                    return Err(Error::GraphQL(vec![GqlError {
+                        message: reason,
+                        code: Some("UNAUTHENTICATED".into()),
+                    }]));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(transport(e)),
+                None => return Err(transport("the server closed the connection")),
+            }
+        }
+        let sub = json!({
+            "id": "1",
+            "type": "subscribe",
+            "payload": {
+                "query": format!("subscription($id: ID!) {{ graphEvents(id: $id) {{ {EVENT_FIELDS} }} }}"),
+                "variables": { "id": id },
+            }
+        });
+        ws.send(Message::Text(sub.to_string().into()))
+            .await
+            .map_err(transport)?;
+        Ok(EventStream { ws })
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The events of one `graphEvents` subscription.
+pub struct EventStream {
+    ws: Ws,
+}
+
+impl EventStream {
+    /// The next event; `None` when the subscription completed.
+    pub async fn next(&mut self) -> Option<Result<Value, Error>> {
+        loop {
+            let msg = match self.ws.next().await? {
+                Ok(Message::Text(t)) => t,
+                Ok(Message::Close(_)) => return None,
+                Ok(_) => continue,
+                Err(e) => return Some(Err(transport(e))),
+            };
+            let v: Value = match serde_json::from_str(&msg) {
+                Ok(v) => v,
+                Err(e) => return Some(Err(transport(e))),
+            };
+            match v["type"].as_str() {
+                Some("next") => {
+                    if let Some(errs) = v.get("payload").and_then(errors_of) {
+                        return Some(Err(Error::GraphQL(errs)));
+                    }
+                    return Some(Ok(v["payload"]["data"]["graphEvents"].clone()));
+                }
+                Some("error") => {
+                    let errs = json!({ "errors": v["payload"] });
+                    return Some(Err(Error::GraphQL(errors_of(&errs).unwrap_or_default())));
+                }
+                Some("complete") => return None,
+                Some("ping") => {
+                    let _ = self
+                        .ws
+                        .send(Message::Text(json!({ "type": "pong" }).to_string().into()))
+                        .await;
+                }
+                _ => {}
+            }
+        }
+    }
+}
