@@ -150,12 +150,14 @@ impl Service {
             if events.is_empty() {
                 return Err(Error::NotFound(graph_id.to_string()));
             }
-            let mut state = GraphState::Running;
-            for e in &events {
-                if matches!(e.data, EventData::GraphCancelRequested { .. }) {
-                    return Ok(());
-                }
-                state = GraphState::after(e.event_type()).unwrap_or(state);
+            let state = events.iter().fold(GraphState::Running, |st, e| {
+                GraphState::after(e.event_type()).unwrap_or(st)
+            });
+            let requested = events
+                .iter()
+                .any(|e| matches!(e.data, EventData::GraphCancelRequested { .. }));
+            if state == GraphState::Cancelled || (requested && state == GraphState::Running) {
+                return Ok(()); // already cancelled or being cancelled: repeating is a no-op
             }
             if state.is_terminal() {
                 return Err(Error::Rejected(format!(
