@@ -76,6 +76,13 @@ impl Server {
         .await
     }
 
+    /// Starts `aurora dev` with a config file as well.
+    pub async fn start_with_config(data_dir: &Path, config: &Path, extra: &[&str]) -> Self {
+        let mut args: Vec<String> = vec![format!("--config={}", config.display())];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::start_on(data_dir, "127.0.0.1:0", args).await
+    }
+
     async fn start_on(data_dir: &Path, listen: &str, extra: Vec<String>) -> Self {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -91,7 +98,11 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(log);
         for kv in &extra {
-            cmd.args(["--set", kv]);
+            if kv.starts_with("--") {
+                cmd.arg(kv);
+            } else {
+                cmd.args(["--set", kv]);
+            }
         }
         let mut child = cmd.spawn().expect("start aurora dev");
         let stdout = child.stdout.take().expect("piped stdout");
