@@ -1,5 +1,7 @@
 //! The conformance suite every [`Broker`] must pass, run against fresh brokers made by `make`.
 
+#![allow(clippy::unwrap_used)] // a test suite: a panic is a failed case
+
 use crate::Broker;
 use aurora_schemas::{GraphId, QueueKey, TaskId, TaskOrder};
 use std::future::Future;

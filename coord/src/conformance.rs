@@ -3,6 +3,8 @@
 //! Expiry is checked by sleeping past TTLs; run it under `start_paused = true` for in-process
 //! implementations, or with real time (short TTLs) for Redis.
 
+#![allow(clippy::unwrap_used)] // a test suite: a panic is a failed case
+
 use crate::{Leases, Registry, Session, Sessions, WorkerInfo};
 use aurora_schemas::QueueKey;
 use chrono::Utc;

@@ -1,6 +1,8 @@
 //! The conformance suite every [`Ledger`] implementation must pass: a plain async function run
 //! against each store (`SqliteLedger` here, the MongoDB store in its own crate's tests).
 
+#![allow(clippy::unwrap_used)] // a test suite: a panic is a failed case
+
 use crate::subscribe::{Scope, subscribe};
 use crate::{AppendRequest, Error, Ledger};
 use aurora_schemas::event::EventData;

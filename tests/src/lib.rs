@@ -2,6 +2,8 @@
 //! and offers the checks every scenario shares (terminal states, one terminal event per task,
 //! successors dispatched once).
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed check
+
 pub mod graphs;
 
 use aurora::client::Client;

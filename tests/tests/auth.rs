@@ -1,5 +1,7 @@
 //! Every operation but login needs a valid token; logout revokes; tokens expire (done-when 9).
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed check
+
 use aurora_e2e::graphs::{graph, task};
 use aurora_e2e::{PASSWORD, Scratch, Server};
 use serde_json::json;

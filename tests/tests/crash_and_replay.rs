@@ -1,5 +1,7 @@
 //! SIGKILL mid-run, restart, and audit (done-when 7 and 8).
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed check
+
 use aurora_e2e::graphs::{edge, graph, sleep, sleep_chain, task};
 use aurora_e2e::{Scratch, Server, assert_invariants, binary};
 use serde_json::{Value, json};

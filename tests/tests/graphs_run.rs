@@ -1,5 +1,7 @@
 //! Runs that end the way users expect (issue "Aurora core", done-when 1–4).
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed check
+
 use aurora_e2e::graphs::{edge, graph, sleep, sleep_chain, task};
 use aurora_e2e::{Scratch, Server, assert_invariants, states, types};
 use serde_json::{Value, json};

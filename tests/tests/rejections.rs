@@ -1,5 +1,7 @@
 //! Bad input gets a clear GraphQL error and writes no event (done-when 5).
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed check
+
 use aurora_e2e::graphs::{edge, graph, task};
 use aurora_e2e::{Scratch, Server};
 use serde_json::{Value, json};

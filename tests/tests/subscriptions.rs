@@ -1,5 +1,7 @@
 //! `graphEvents`: history, then live, exactly once, then completion (done-when 6).
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed check
+
 use aurora_e2e::graphs::sleep_chain;
 use aurora_e2e::{Scratch, Server};
 use serde_json::Value;
