@@ -146,6 +146,21 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_examples_are_valid() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("config/examples exists") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                load(Some(&path), Vec::new(), &[])
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                seen += 1;
+            }
+        }
+        assert!(seen >= 1, "no example config found in {}", dir.display());
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         let err = load(None, env(&[("AURORA_SERVER__LISTN", "x")]), &[])
             .unwrap_err()

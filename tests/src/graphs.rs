@@ -34,3 +34,12 @@ pub fn sleep_chain(n: usize, ms: i64) -> Value {
         .collect();
     graph(tasks, edges)
 }
+
+/// A graph file shipped in `examples/`.
+pub fn example(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
