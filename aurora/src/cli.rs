@@ -303,6 +303,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Prints one line; `false` when stdout was closed (`aurora events ID | head`), which is not an error.
+fn emit(line: &str) -> std::io::Result<bool> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{line}") {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
     #[cfg(unix)]
@@ -335,7 +345,9 @@ async fn follow(c: &Client, id: &str) -> anyhow::Result<ExitCode> {
     let mut last = String::new();
     while let Some(e) = events.next().await {
         let e = e.map_err(explain)?;
-        println!("{}", render::line(&e, &keys));
+        if !emit(&render::line(&e, &keys))? {
+            return Ok(ExitCode::SUCCESS);
+        }
         last = e["type"].as_str().unwrap_or_default().to_string();
     }
     match last.as_str() {

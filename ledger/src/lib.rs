@@ -6,6 +6,7 @@
 
 pub mod conformance;
 mod error;
+pub mod metrics;
 pub mod sqlite;
 pub mod subscribe;
 

@@ -160,7 +160,9 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
+        let timer = crate::metrics::COMMIT_SECONDS.start_timer();
         let outcome = commit_group(&mut conn, &group);
+        timer.observe_duration();
         match outcome {
             Ok(results) => {
                 let committed: Vec<Event> = results
@@ -169,6 +171,12 @@ fn writer_loop(
                     .flatten()
                     .cloned()
                     .collect();
+                crate::metrics::EVENTS.inc_by(committed.len() as u64);
+                let conflicts = results
+                    .iter()
+                    .filter(|r| matches!(r, Err(Error::Conflict { .. })))
+                    .count();
+                crate::metrics::CONFLICTS.inc_by(conflicts as u64);
                 if !committed.is_empty() {
                     let _ = live.send(Arc::new(committed));
                 }

@@ -160,6 +160,7 @@ impl Dispatcher {
         }
         let watch: Vec<TaskOrder> = orders.iter().filter(|o| !o.takeover).cloned().collect();
         debug!(orders = orders.len(), "publishing orders");
+        crate::metrics::ORDERS.inc_by(orders.len() as u64);
         self.broker.publish(orders).await?;
         for order in watch {
             self.watch_schedule_to_start(order);

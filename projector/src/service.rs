@@ -136,6 +136,16 @@ impl Service {
                 }
             }
             store.save_checkpoint(&self.options.name, last).await?;
+            crate::metrics::EVENTS.inc_by(batch.len() as u64);
+            if let Some(first) = batch.first() {
+                let age = (chrono::Utc::now() - first.recorded_at)
+                    .to_std()
+                    .unwrap_or_default();
+                crate::metrics::LAG_SECONDS.observe(age.as_secs_f64());
+            }
+            if let Ok(head) = ledger.head().await {
+                crate::metrics::LAG_EVENTS.set(head.saturating_sub(last) as i64);
+            }
             if !redelivered && last >= head {
                 redelivered = true;
                 let n = dispatcher

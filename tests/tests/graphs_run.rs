@@ -288,3 +288,39 @@ async fn a_task_no_worker_can_take_fails_after_the_schedule_to_start_timeout() {
     assert_eq!(aurora_e2e::task(&g, "cpu-job")["state"], "SUCCESS");
     assert_invariants(&g);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_readiness_and_metrics_report_what_happened() {
+    let dir = Scratch::new("observability");
+    let server = Server::start(&dir.0, &[]).await;
+    let id = server
+        .submit(graph(
+            vec![task("a", "add", &[("int64", json!(1))])],
+            vec![],
+        ))
+        .await;
+    server.wait_terminal(&id, WAIT).await;
+    let get = |path: &str| {
+        let url = format!("{}{path}", server.url);
+        async move {
+            let resp = reqwest::get(url).await.expect("reachable");
+            (resp.status().as_u16(), resp.text().await.expect("body"))
+        }
+    };
+    assert_eq!(
+        get("/health").await,
+        (200, r#"{"status":"ok"}"#.to_string())
+    );
+    let (status, ready) = get("/ready").await;
+    assert_eq!(status, 200, "{ready}");
+    let (status, metrics) = get("/metrics").await;
+    assert_eq!(status, 200);
+    for name in [
+        "aurora_task_transitions_total{handler=\"add\",state=\"SUCCESS\"} 1",
+        "aurora_ledger_events_appended_total",
+        "aurora_projector_events_total",
+        "aurora_dispatch_orders_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+}

@@ -75,6 +75,9 @@ impl Runner {
     ) -> Result<Outcome, aurora_ledger::Error> {
         let Some((version, attempt)) = self.claim(&order, redelivered).await? else {
             debug!(task_id = %order.task_id, version = order.version, "duplicate order dropped");
+            crate::metrics::DUPLICATES
+                .with_label_values(&[&order.queue.handler])
+                .inc();
             return Ok(Outcome::Duplicate);
         };
         let ctx = Context {
@@ -82,7 +85,11 @@ impl Runner {
             graph_id: order.graph_id,
             attempt,
         };
+        let timer = crate::metrics::DURATION
+            .with_label_values(&[&order.queue.handler])
+            .start_timer();
         let outcome = self.execute(&order, ctx).await;
+        timer.observe_duration();
         let data = self.decide(&order, attempt, outcome);
         let state = TaskState::after(data.event_type()).unwrap_or(TaskState::Failure);
         let mut delay = Duration::from_millis(20);
@@ -97,6 +104,9 @@ impl Runner {
             {
                 Ok(_) => {
                     info!(task_id = %order.task_id, attempt, state = %state, "attempt recorded");
+                    crate::metrics::TRANSITIONS
+                        .with_label_values(&[&order.queue.handler, state.as_str()])
+                        .inc();
                     return Ok(Outcome::Recorded(state));
                 }
                 Err(e) if e.is_conflict() => {

@@ -4,6 +4,7 @@
 
 pub mod attempt;
 pub mod handlers;
+pub mod metrics;
 pub mod service;
 
 pub use handlers::Registry as Handlers;

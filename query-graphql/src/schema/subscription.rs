@@ -11,6 +11,31 @@ use futures::Stream;
 /// The root subscription.
 pub struct Subscription;
 
+/// Live `graphEvents` subscriptions, in the process-wide Prometheus registry.
+static ACTIVE: std::sync::LazyLock<prometheus::IntGauge> = std::sync::LazyLock::new(|| {
+    prometheus::register_int_gauge!(
+        "aurora_graphql_subscriptions_active",
+        "Open graphEvents subscriptions"
+    )
+    .expect("metric names are unique")
+});
+
+/// Counts one open subscription for as long as it lives.
+struct Active;
+
+impl Active {
+    fn new() -> Self {
+        ACTIVE.inc();
+        Self
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        ACTIVE.dec();
+    }
+}
+
 #[GqlSubscription]
 impl Subscription {
     /// The run's whole history so far, then each new event as it is appended; completes after the
@@ -38,15 +63,21 @@ impl Subscription {
             return Err(error(Kind::NotFound, format!("no graph with id {graph}")));
         }
         let sub = subscribe(st.ledger.clone(), Scope::Graph(graph), 0);
-        Ok(futures::stream::unfold(Some(sub), |sub| async move {
-            let mut sub = sub?;
-            match sub.next().await {
-                Ok(event) => {
-                    let ended = event.event_type().ends_graph();
-                    Some((Ok(LedgerEvent::from(&event)), (!ended).then_some(sub)))
+        Ok(futures::stream::unfold(
+            Some((sub, Active::new())),
+            |open| async move {
+                let (mut sub, active) = open?;
+                match sub.next().await {
+                    Ok(event) => {
+                        let ended = event.event_type().ends_graph();
+                        Some((
+                            Ok(LedgerEvent::from(&event)),
+                            (!ended).then_some((sub, active)),
+                        ))
+                    }
+                    Err(e) => Some((Err(unavailable(e)), None)),
                 }
-                Err(e) => Some((Err(unavailable(e)), None)),
-            }
-        }))
+            },
+        ))
     }
 }

@@ -1,0 +1,35 @@
+//! Worker metrics, in the process-wide Prometheus registry.
+
+use prometheus::{HistogramVec, IntCounterVec, register_histogram_vec, register_int_counter_vec};
+use std::sync::LazyLock;
+
+/// Recorded outcomes of attempts, by handler and resulting state.
+pub static TRANSITIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "aurora_task_transitions_total",
+        "Attempt outcomes recorded by workers, by handler and state",
+        &["handler", "state"]
+    )
+    .expect("metric names are unique")
+});
+
+/// Handler run time, by handler.
+pub static DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "aurora_task_duration_seconds",
+        "Seconds a handler ran, per attempt",
+        &["handler"],
+        vec![0.001, 0.005, 0.025, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0]
+    )
+    .expect("metric names are unique")
+});
+
+/// Orders dropped because another copy was claimed first.
+pub static DUPLICATES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "aurora_task_duplicate_orders_total",
+        "Orders dropped because their attempt was already claimed",
+        &["handler"]
+    )
+    .expect("metric names are unique")
+});
