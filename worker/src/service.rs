@@ -180,16 +180,18 @@ async fn consume(
             }
         };
         loop {
-            let permit = tokio::select! {
-                _ = stop.cancelled() => return,
-                p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-            };
+            // Take the delivery first, then a slot: a consume loop waiting on an empty queue must
+            // not hold a slot that another queue's delivery could use.
             let delivery = tokio::select! {
                 _ = stop.cancelled() => return,
                 d = consumer.next() => d,
             };
             match delivery {
                 Some(Ok(d)) => {
+                    let permit = tokio::select! {
+                        _ = stop.cancelled() => return, // the unsettled delivery goes back to the queue
+                        p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+                    };
                     let runner = runner.clone();
                     attempts.spawn(async move {
                         runner.handle(d).await;

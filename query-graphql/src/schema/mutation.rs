@@ -1,6 +1,6 @@
 //! Mutations: login/logout and the commands.
 
-use super::types::{GraphInput, GraphRun, LoginPayload};
+use super::types::{GraphInput, GraphRun, GraphState, LoginPayload};
 use super::{principal, state, writer};
 use crate::auth::LoginError;
 use crate::errors::{Kind, command, error, unavailable};
@@ -85,19 +85,31 @@ fn to_spec(input: GraphInput) -> async_graphql::Result<GraphSpec> {
     })
 }
 
-/// Waits briefly for the projector to show a just-written graph, so the mutation can return it.
-async fn wait_for_graph(ctx: &Context<'_>, id: GraphId) -> async_graphql::Result<GraphRun> {
+/// The run as the read model shows it, waiting briefly for the projector to catch up with a
+/// submission just written. If it has not caught up, the run is reported as what it certainly
+/// is: accepted and RUNNING (its tasks appear once the projector gets to them).
+async fn run_after_submit(
+    ctx: &Context<'_>,
+    id: GraphId,
+    submitter: &str,
+    name: Option<String>,
+) -> async_graphql::Result<GraphRun> {
     let store = &state(ctx).store;
-    for _ in 0..200 {
+    for _ in 0..100 {
         if let Some(view) = store.graph(id).await.map_err(unavailable)? {
             return Ok(view.into());
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    Err(error(
-        Kind::Unavailable,
-        format!("graph {id} was recorded but the read model has not caught up yet"),
-    ))
+    Ok(GraphRun {
+        id: ID(id.to_string()),
+        name,
+        state: GraphState::Running,
+        submitted_by: submitter.to_string(),
+        submitted_at: chrono::Utc::now(),
+        finished_at: None,
+        seq: 0,
+    })
 }
 
 #[Object]
@@ -133,12 +145,13 @@ impl Mutation {
     ) -> async_graphql::Result<GraphRun> {
         let p = writer(ctx)?;
         let spec = to_spec(input)?;
+        let name = spec.name.clone();
         let submitted = state(ctx)
             .command
             .submit(spec, &p.user)
             .await
             .map_err(command)?;
-        wait_for_graph(ctx, submitted.graph_id).await
+        run_after_submit(ctx, submitted.graph_id, &p.user, name).await
     }
 
     /// Cancels a running graph: unfinished tasks end CANCELLED, then the graph does.
@@ -160,6 +173,13 @@ impl Mutation {
             .cancel(graph, &p.user, reason)
             .await
             .map_err(command)?;
-        wait_for_graph(ctx, graph).await
+        // The cancellation is recorded; the run turns CANCELLED as the projector applies it.
+        let view = state(ctx).store.graph(graph).await.map_err(unavailable)?;
+        view.map(Into::into).ok_or_else(|| {
+            error(
+                Kind::Unavailable,
+                format!("graph {graph} is not in the read model yet"),
+            )
+        })
     }
 }
