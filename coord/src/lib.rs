@@ -7,8 +7,10 @@
 
 pub mod conformance;
 pub mod local;
+pub mod redis;
 
 pub use local::LocalCoord;
+pub use redis::RedisCoord;
 
 use async_trait::async_trait;
 use aurora_schemas::{HandlerInfo, Labels, QueueKey};
