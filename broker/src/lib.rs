@@ -1,13 +1,15 @@
-//! Task delivery: the [`Broker`] trait, the in-process implementation used by `aurora dev`, and the
-//! conformance suite every implementation (in-process, RabbitMQ) must pass.
+//! Task delivery: the [`Broker`] trait, the in-process implementation used by `aurora dev`, the
+//! RabbitMQ implementation of distributed mode, and the conformance suite both must pass.
 //!
 //! The broker moves [`TaskOrder`]s from the dispatcher to workers. It decides nothing about what
 //! runs: the queue is chosen by the dispatcher (DESIGN §4) and the claim by the worker (§3.3).
 
 pub mod conformance;
 pub mod local;
+pub mod rabbitmq;
 
 pub use local::LocalBroker;
+pub use rabbitmq::RabbitBroker;
 
 use async_trait::async_trait;
 use aurora_schemas::{QueueKey, TaskOrder};
