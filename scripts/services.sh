@@ -32,3 +32,53 @@ ensure_rabbitmq() {
   fi
   export AURORA_TEST_AMQP_URL="amqp://guest:guest@127.0.0.1:5672/%2f"
 }
+
+# MongoDB: a real mongod if one is installed (started as a single-node replica set), else the
+# MongoDB-compatible secantusd-rs (change streams, resume tokens, transactions), installed with
+# cargo on first use (about 5 minutes, then cached in ~/.cargo/bin). Either way the server runs
+# on a free port with a temporary directory and is stopped when the calling script exits.
+SECANTUS_VERSION="0.5.3-beta.196"
+
+ensure_mongodb() {
+  MONGO_DIR=$(mktemp -d "${TMPDIR:-/tmp}/aurora-mongo.XXXXXX")
+  if command -v mongod >/dev/null && command -v mongosh >/dev/null; then
+    local port
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    echo "starting mongod (replica set rs0) on port $port"
+    mongod --replSet rs0 --port "$port" --bind_ip 127.0.0.1 --dbpath "$MONGO_DIR" \
+      --logpath "$MONGO_DIR/mongod.log" --fork >/dev/null
+    wait_for_port 127.0.0.1 "$port" 60 || { echo "mongod did not come up" >&2; return 1; }
+    mongosh --quiet --port "$port" --eval "rs.initiate({_id:'rs0',members:[{_id:0,host:'127.0.0.1:$port'}]})" >/dev/null
+    export AURORA_TEST_MONGODB_URI="mongodb://127.0.0.1:$port/?replicaSet=rs0"
+    MONGO_PID=$(pgrep -f "mongod --replSet rs0 --port $port" | head -n 1)
+  else
+    if ! command -v secantusd-rs >/dev/null; then
+      echo "no mongod found: installing secantusd-rs $SECANTUS_VERSION (cmake + cargo install, about 5 minutes once)"
+      if ! command -v cmake >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq cmake >/dev/null
+      fi
+      cargo install secantus-mdb --version "$SECANTUS_VERSION" --ignore-rust-version --locked ||
+        cargo install secantus-mdb --version "$SECANTUS_VERSION" --ignore-rust-version
+    fi
+    secantusd-rs --port 0 --storage-path "$MONGO_DIR/data" --cache-size 512M --log-file-max 32MB \
+      >"$MONGO_DIR/server.log" 2>&1 &
+    MONGO_PID=$!
+    local i addr=""
+    for ((i = 0; i < 300; i++)); do
+      addr=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\).*/\1/p' "$MONGO_DIR/server.log" | head -n 1)
+      [ -n "$addr" ] && break
+      kill -0 "$MONGO_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    [ -n "$addr" ] || { echo "secantusd-rs did not start:" >&2; cat "$MONGO_DIR/server.log" >&2; return 1; }
+    echo "started secantusd-rs on $addr"
+    export AURORA_TEST_MONGODB_URI="mongodb://$addr"
+  fi
+  trap 'stop_mongodb' EXIT
+}
+
+stop_mongodb() {
+  [ -n "${MONGO_PID:-}" ] && kill "$MONGO_PID" 2>/dev/null
+  [ -n "${MONGO_DIR:-}" ] && rm -rf "$MONGO_DIR"
+  return 0
+}

@@ -1,16 +1,18 @@
 //! The event ledger: the one durable truth of Aurora.
 //!
 //! Owns the [`Ledger`] trait (conditional append, reads, live notification), the embedded SQLite
-//! store, catch-up-then-live subscriptions built on any store, and the conformance suite every
+//! store, the MongoDB store, catch-up-then-live subscriptions built on any store, and the conformance suite every
 //! store must pass. It knows events only by their envelope: streams, versions, positions, hashes.
 
 pub mod conformance;
 mod error;
 pub mod metrics;
+pub mod mongo;
 pub mod sqlite;
 pub mod subscribe;
 
 pub use error::Error;
+pub use mongo::MongoLedger;
 pub use sqlite::SqliteLedger;
 pub use subscribe::{Scope, Subscription, subscribe};
 

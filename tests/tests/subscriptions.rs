@@ -51,7 +51,8 @@ async fn a_subscriber_joining_mid_run_sees_every_event_once_then_completion() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let live = collect(&server, &id).await;
-    let g = server.client.graph(&id).await.expect("graph");
+    // The subscription reads the ledger; the read model may take a moment to show the end.
+    let g = server.wait_terminal(&id, Duration::from_secs(10)).await;
     assert_eq!(g["state"], "SUCCESS");
     let stored = g["history"].as_array().cloned().expect("history");
     assert_eq!(
@@ -107,7 +108,7 @@ async fn many_concurrent_subscribers_all_see_the_same_events() {
                 .expect("join"),
         );
     }
-    let g = server.client.graph(&id).await.expect("graph");
+    let g = server.wait_terminal(&id, Duration::from_secs(10)).await;
     let stored: Vec<String> = g["history"]
         .as_array()
         .into_iter()

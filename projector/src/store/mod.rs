@@ -1,5 +1,8 @@
-//! Where read models live: the [`ReadStore`] trait and its SQLite implementation.
+//! Where read models live: the [`ReadStore`] trait, its SQLite and MongoDB implementations, and
+//! the conformance suite both pass.
 
+pub mod conformance;
+pub mod mongo;
 pub mod sqlite;
 
 use crate::views::{GraphView, Model, TaskView};

@@ -365,3 +365,15 @@ pub fn is_unfinished(state: TaskState) -> bool {
         TaskState::Pending | TaskState::Received | TaskState::Started | TaskState::Retry
     )
 }
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_store_passes_the_conformance_suite() {
+        super::super::conformance::run_suite(|| async {
+            std::sync::Arc::new(super::SqliteStore::in_memory().expect("store"))
+                as std::sync::Arc<dyn super::ReadStore>
+        })
+        .await;
+    }
+}

@@ -1,0 +1,547 @@
+//! The MongoDB store of distributed mode.
+//!
+//! * `events` holds one document per event, with a unique index on `(stream, version)` (the
+//!   conditional append) and on `position` (the global order), and an index on
+//!   `(graph_id, position)`.
+//! * Positions come from a counter document incremented inside the append's transaction. Two
+//!   transactions that both increment it conflict, so appends commit one after another and
+//!   position order is commit order, which is what lets readers page by position without gaps.
+//!   Each process batches concurrent appends into one transaction (group commit), so one round
+//!   trip carries many tasks' events.
+//! * `data` and `meta` are stored as the JSON text they hash over, so a round trip through BSON
+//!   cannot change a number's representation and break the hash chain.
+//! * Live announcements come from one change stream per process on `events`.
+
+use crate::{AppendRequest, Committed, Error, Ledger};
+use async_trait::async_trait;
+use aurora_schemas::event::EventData;
+use aurora_schemas::hash::format_time;
+use aurora_schemas::{Event, EventMeta, GraphId, StreamId, TaskId};
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use mongodb::bson::{Document, doc};
+use mongodb::options::{IndexOptions, ReturnDocument};
+use mongodb::{Client, Collection, IndexModel};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::{error, warn};
+
+const MAX_GROUP: usize = 256;
+
+type Reply = oneshot::Sender<Result<Vec<Event>, Error>>;
+
+/// The MongoDB ledger.
+pub struct MongoLedger {
+    events: Collection<Document>,
+    writer: mpsc::UnboundedSender<(Vec<AppendRequest>, Reply)>,
+    live: broadcast::Sender<Committed>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Error {
+    Error::Unavailable(e.to_string())
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Corrupt(format!("{what}: {e}"))
+}
+
+fn to_doc(e: &Event) -> Document {
+    let (ty, data) = e.data.to_parts();
+    doc! {
+        "_id": e.id.to_string(),
+        "position": e.position as i64,
+        "stream": e.stream.as_str(),
+        "version": e.version as i64,
+        "graph_id": e.graph_id.to_string(),
+        "task_id": e.task_id.map(|t| t.to_string()),
+        "type": ty,
+        "schema_version": e.schema_version as i64,
+        "data": data.to_string(),
+        "meta": serde_json::to_string(&e.meta).expect("meta always serialises"),
+        "recorded_at": format_time(&e.recorded_at),
+        "prev_hash": e.prev_hash.as_str(),
+        "hash": e.hash.as_str(),
+    }
+}
+
+fn from_doc(d: &Document) -> Result<Event, Error> {
+    let s = |k: &str| d.get_str(k).map_err(|e| corrupt(k, e));
+    let n = |k: &str| d.get_i64(k).map_err(|e| corrupt(k, e));
+    let ty = s("type")?;
+    let data: serde_json::Value =
+        serde_json::from_str(s("data")?).map_err(|e| corrupt("data", e))?;
+    Ok(Event {
+        id: s("_id")?.parse().map_err(|e| corrupt("_id", e))?,
+        position: n("position")? as u64,
+        stream: StreamId(s("stream")?.to_string()),
+        version: n("version")? as u64,
+        graph_id: s("graph_id")?
+            .parse::<GraphId>()
+            .map_err(|e| corrupt("graph_id", e))?,
+        task_id: match d.get_str("task_id") {
+            Ok(t) => Some(t.parse::<TaskId>().map_err(|e| corrupt("task_id", e))?),
+            Err(_) => None,
+        },
+        schema_version: n("schema_version")? as u32,
+        data: EventData::from_parts(ty, data).map_err(|e| corrupt(ty, e))?,
+        meta: serde_json::from_str::<EventMeta>(s("meta")?).map_err(|e| corrupt("meta", e))?,
+        recorded_at: DateTime::parse_from_rfc3339(s("recorded_at")?)
+            .map_err(|e| corrupt("recorded_at", e))?
+            .with_timezone(&Utc),
+        prev_hash: s("prev_hash")?.to_string(),
+        hash: s("hash")?.to_string(),
+    })
+}
+
+impl MongoLedger {
+    /// Connects to `uri`, uses database `database`, creates the indexes, and starts the writer
+    /// and the change-stream listener. The server must be a replica set (transactions, change
+    /// streams).
+    pub async fn connect(uri: &str, database: &str) -> Result<Arc<Self>, Error> {
+        let client = Client::with_uri_str(uri).await.map_err(unavailable)?;
+        let db = client.database(database);
+        let events: Collection<Document> = db.collection("events");
+        let counters: Collection<Document> = db.collection("counters");
+        let unique = |keys: Document| {
+            IndexModel::builder()
+                .keys(keys)
+                .options(IndexOptions::builder().unique(true).build())
+                .build()
+        };
+        events
+            .create_index(unique(doc! { "stream": 1, "version": 1 }))
+            .await
+            .map_err(unavailable)?;
+        events
+            .create_index(unique(doc! { "position": 1 }))
+            .await
+            .map_err(unavailable)?;
+        events
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! { "graph_id": 1, "position": 1 })
+                    .build(),
+            )
+            .await
+            .map_err(unavailable)?;
+        let (live, _) = broadcast::channel(1024);
+        let (writer, rx) = mpsc::unbounded_channel();
+        let (watching, ready) = oneshot::channel();
+        tokio::spawn(watch_loop(events.clone(), live.downgrade(), watching));
+        ready
+            .await
+            .map_err(|_| unavailable("the change stream could not be opened"))??;
+        tokio::spawn(writer_loop(client, events.clone(), counters, rx));
+        Ok(Arc::new(Self {
+            events,
+            writer,
+            live,
+        }))
+    }
+
+    async fn find(
+        &self,
+        filter: Document,
+        sort: Document,
+        limit: Option<i64>,
+    ) -> Result<Vec<Event>, Error> {
+        let mut find = self.events.find(filter).sort(sort);
+        if let Some(l) = limit {
+            find = find.limit(l);
+        }
+        let docs: Vec<Document> = find
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        docs.iter().map(from_doc).collect()
+    }
+}
+
+/// Tails `events` and announces inserted events. Reports readiness once the stream is open, so
+/// that everything committed after `connect` returns is announced.
+async fn watch_loop(
+    events: Collection<Document>,
+    live: broadcast::WeakSender<Committed>,
+    ready: oneshot::Sender<Result<(), Error>>,
+) {
+    let mut ready = Some(ready);
+    let mut resume = None;
+    loop {
+        let mut watch = events
+            .watch()
+            .pipeline(vec![doc! { "$match": { "operationType": "insert" } }]);
+        if let Some(token) = resume.clone() {
+            watch = watch.resume_after(token);
+        }
+        match watch.await {
+            Ok(mut stream) => {
+                if let Some(r) = ready.take() {
+                    let _ = r.send(Ok(()));
+                }
+                loop {
+                    match stream.try_next().await {
+                        Ok(Some(change)) => {
+                            resume = Some(change.id.clone());
+                            let Some(doc) = change.full_document else {
+                                continue;
+                            };
+                            let Some(tx) = live.upgrade() else { return };
+                            match from_doc(&doc) {
+                                Ok(event) => {
+                                    let _ = tx.send(Arc::new(vec![event]));
+                                }
+                                Err(e) => {
+                                    error!(error = %e, "undecodable event in the change stream")
+                                }
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            warn!(error = %e, "change stream interrupted; resuming");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                if let Some(r) = ready.take() {
+                    let _ = r.send(Err(unavailable(e)));
+                    return;
+                }
+                warn!(error = %e, "could not reopen the change stream; retrying");
+                // A resume token that aged out of the oplog cannot be used again: listeners
+                // re-read the store when they notice they lagged, so start from now.
+                resume = None;
+            }
+        }
+        if live.upgrade().is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn writer_loop(
+    client: Client,
+    events: Collection<Document>,
+    counters: Collection<Document>,
+    mut rx: mpsc::UnboundedReceiver<(Vec<AppendRequest>, Reply)>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let mut results: Vec<Option<Result<Vec<Event>, Error>>> = vec![None; group.len()];
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match commit_group(&client, &events, &counters, &group, &mut results).await {
+                Ok(()) => break,
+                Err(e) if attempt < 50 && e.transient => {
+                    tokio::time::sleep(Duration::from_millis(2 * attempt.min(20))).await;
+                }
+                Err(e) => {
+                    for r in results.iter_mut().filter(|r| r.is_none()) {
+                        *r = Some(Err(e.error.clone()));
+                    }
+                    break;
+                }
+            }
+        }
+        for ((_, reply), result) in group.into_iter().zip(results) {
+            let _ = reply
+                .send(result.unwrap_or_else(|| Err(unavailable("the append was not attempted"))));
+        }
+    }
+}
+
+struct CommitError {
+    error: Error,
+    transient: bool,
+}
+
+impl From<mongodb::error::Error> for CommitError {
+    fn from(e: mongodb::error::Error) -> Self {
+        let transient = e.contains_label(mongodb::error::TRANSIENT_TRANSACTION_ERROR)
+            || e.contains_label(mongodb::error::UNKNOWN_TRANSACTION_COMMIT_RESULT)
+            || matches!(*e.kind, mongodb::error::ErrorKind::Write(mongodb::error::WriteFailure::WriteError(ref w)) if w.code == 11000)
+            || e.to_string().contains("WriteConflict")
+            || e.to_string().contains("E11000");
+        Self {
+            error: unavailable(e),
+            transient,
+        }
+    }
+}
+
+/// One transaction for every request of the group that is at its expected version; requests that
+/// are not get their conflict and stay out of it.
+async fn commit_group(
+    client: &Client,
+    events: &Collection<Document>,
+    counters: &Collection<Document>,
+    group: &[(Vec<AppendRequest>, Reply)],
+    results: &mut [Option<Result<Vec<Event>, Error>>],
+) -> Result<(), CommitError> {
+    let mut session = client.start_session().await?;
+    session.start_transaction().await?;
+    let now = Utc::now();
+    let mut sealed: Vec<(usize, Vec<Event>)> = Vec::new();
+    let mut heads: std::collections::HashMap<String, (u64, String)> =
+        std::collections::HashMap::new();
+    for (i, (requests, _)) in group.iter().enumerate() {
+        if results[i].is_some() {
+            continue;
+        }
+        let mut mine = Vec::new();
+        let mut outcome: Result<(), Error> = Ok(());
+        let mut staged: Vec<(String, (u64, String))> = Vec::new();
+        for req in requests {
+            if req.events.is_empty() {
+                outcome = Err(Error::Invalid(format!(
+                    "no events for stream {}",
+                    req.stream
+                )));
+                break;
+            }
+            if let Some(e) = req.events.iter().find(|e| e.stream() != req.stream) {
+                outcome = Err(Error::Invalid(format!(
+                    "event for {} in an append to {}",
+                    e.stream(),
+                    req.stream
+                )));
+                break;
+            }
+            let key = req.stream.0.clone();
+            let head = match staged
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == key)
+                .map(|(_, h)| h.clone())
+                .or_else(|| heads.get(&key).cloned())
+            {
+                Some(h) => h,
+                None => {
+                    let last = events
+                        .find_one(doc! { "stream": &key })
+                        .sort(doc! { "version": -1 })
+                        .session(&mut session)
+                        .await?;
+                    match last {
+                        Some(d) => (
+                            d.get_i64("version").unwrap_or(0) as u64,
+                            d.get_str("hash").unwrap_or("").to_string(),
+                        ),
+                        None => (0, String::new()),
+                    }
+                }
+            };
+            if head.0 != req.expected {
+                outcome = Err(Error::Conflict {
+                    stream: req.stream.clone(),
+                    expected: req.expected,
+                    actual: head.0,
+                });
+                break;
+            }
+            let mut prev = head.1.clone();
+            for (j, new) in req.events.iter().enumerate() {
+                let e = new.clone().seal(head.0 + 1 + j as u64, now, prev);
+                prev = e.hash.clone();
+                mine.push(e);
+            }
+            staged.push((key, (head.0 + req.events.len() as u64, prev)));
+        }
+        match outcome {
+            Ok(()) => {
+                heads.extend(staged);
+                sealed.push((i, mine));
+            }
+            Err(e) => results[i] = Some(Err(e)),
+        }
+    }
+    let total: usize = sealed.iter().map(|(_, e)| e.len()).sum();
+    if total == 0 {
+        session.abort_transaction().await?;
+        return Ok(());
+    }
+    let counter = counters
+        .find_one_and_update(
+            doc! { "_id": "position" },
+            doc! { "$inc": { "value": total as i64 } },
+        )
+        .upsert(true)
+        .return_document(ReturnDocument::After)
+        .session(&mut session)
+        .await?
+        .and_then(|d| d.get_i64("value").ok())
+        .ok_or_else(|| CommitError {
+            error: unavailable("the position counter is missing"),
+            transient: true,
+        })?;
+    let mut position = counter as u64 - total as u64;
+    let mut docs = Vec::with_capacity(total);
+    for (_, evs) in sealed.iter_mut() {
+        for e in evs.iter_mut() {
+            position += 1;
+            e.position = position;
+            docs.push(to_doc(e));
+        }
+    }
+    events.insert_many(docs).session(&mut session).await?;
+    session.commit_transaction().await?;
+    for (i, evs) in sealed {
+        results[i] = Some(Ok(evs));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Ledger for MongoLedger {
+    async fn append_all(&self, requests: Vec<AppendRequest>) -> Result<Vec<Event>, Error> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (tx, rx) = oneshot::channel();
+        self.writer
+            .send((requests, tx))
+            .map_err(|_| unavailable("the ledger writer has stopped"))?;
+        rx.await
+            .map_err(|_| unavailable("the ledger writer has stopped"))?
+    }
+
+    async fn read_stream(&self, stream: &StreamId, from_version: u64) -> Result<Vec<Event>, Error> {
+        self.find(
+            doc! { "stream": stream.as_str(), "version": { "$gte": from_version as i64 } },
+            doc! { "version": 1 },
+            None,
+        )
+        .await
+    }
+
+    async fn read_graph(&self, graph: GraphId) -> Result<Vec<Event>, Error> {
+        self.find(
+            doc! { "graph_id": graph.to_string() },
+            doc! { "position": 1 },
+            None,
+        )
+        .await
+    }
+
+    async fn read_from(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
+        self.find(
+            doc! { "position": { "$gt": after as i64 } },
+            doc! { "position": 1 },
+            Some(limit as i64),
+        )
+        .await
+    }
+
+    async fn head(&self) -> Result<u64, Error> {
+        let last = self
+            .events
+            .find_one(doc! {})
+            .sort(doc! { "position": -1 })
+            .await
+            .map_err(unavailable)?;
+        Ok(last.and_then(|d| d.get_i64("position").ok()).unwrap_or(0) as u64)
+    }
+
+    fn watch(&self) -> broadcast::Receiver<Committed> {
+        self.live.subscribe()
+    }
+}
+
+#[cfg(all(test, feature = "service-tests"))]
+mod tests {
+    use super::*;
+    use crate::subscribe::{Scope, subscribe};
+    use aurora_schemas::NewEvent;
+
+    fn uri() -> String {
+        std::env::var("AURORA_TEST_MONGODB_URI")
+            .expect("service tests need AURORA_TEST_MONGODB_URI (scripts/test sets it)")
+    }
+
+    /// Two ledgers on the same database stand for two processes: their appends race on the
+    /// same streams, one wins each race, and each sees the other's events in one gap-free order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_processes_race_and_see_one_order() {
+        let db = format!("aurora_test_{}", uuid::Uuid::now_v7().simple());
+        let a = MongoLedger::connect(&uri(), &db)
+            .await
+            .expect("MongoDB reachable");
+        let b = MongoLedger::connect(&uri(), &db)
+            .await
+            .expect("MongoDB reachable");
+        let mut watcher = subscribe(b.clone(), Scope::All, 0);
+        let g = GraphId::new();
+        let mut wins = 0;
+        for i in 0..20 {
+            let t = TaskId::derive(g, &format!("t{i}"));
+            let ev = |who: &str| {
+                NewEvent::task(
+                    g,
+                    t,
+                    EventData::TaskReceived {
+                        attempt: 1,
+                        worker_id: who.into(),
+                        takeover: false,
+                    },
+                    EventMeta::default(),
+                )
+            };
+            let (ra, rb) = tokio::join!(
+                a.append(AppendRequest::new(0, vec![ev("a")])),
+                b.append(AppendRequest::new(0, vec![ev("b")]))
+            );
+            assert!(
+                ra.is_ok() != rb.is_ok(),
+                "exactly one of two racing appends wins: {ra:?} / {rb:?}"
+            );
+            let loser = if ra.is_ok() { rb } else { ra };
+            assert!(loser.unwrap_err().is_conflict());
+            wins += 1;
+        }
+        let mut seen = Vec::new();
+        while seen.len() < wins {
+            seen.push(
+                tokio::time::timeout(Duration::from_secs(10), watcher.next())
+                    .await
+                    .expect("in time")
+                    .expect("event"),
+            );
+        }
+        let stored = a.read_from(0, 1000).await.expect("read");
+        assert_eq!(seen, stored, "one order, seen the same from both processes");
+        let positions: Vec<u64> = stored.iter().map(|e| e.position).collect();
+        assert_eq!(
+            positions,
+            (1..=wins as u64).collect::<Vec<_>>(),
+            "positions are gap-free in commit order"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mongo_ledger_passes_the_conformance_suite() {
+        let uri = std::env::var("AURORA_TEST_MONGODB_URI")
+            .expect("service tests need AURORA_TEST_MONGODB_URI (scripts/test sets it)");
+        crate::conformance::run(|| {
+            let uri = uri.clone();
+            async move {
+                let db = format!("aurora_test_{}", uuid::Uuid::now_v7().simple());
+                MongoLedger::connect(&uri, &db)
+                    .await
+                    .expect("MongoDB reachable") as Arc<dyn Ledger>
+            }
+        })
+        .await;
+    }
+}

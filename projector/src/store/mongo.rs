@@ -1,0 +1,321 @@
+//! Read models in MongoDB, for distributed mode: every gateway reads the same rows.
+//!
+//! A batch is applied with the same pure [`Model::apply`] as the SQLite store: load the rows the
+//! batch touches, apply, and write the changed rows back in one transaction (so a task row and
+//! its graph's counters never disagree after a crash).
+
+use super::{Batch, Error, Gap, ReadStore};
+use crate::views::{Applied, GraphView, Model, TaskView};
+use async_trait::async_trait;
+use aurora_schemas::event::EventData;
+use aurora_schemas::{Event, GraphId, GraphSpec, GraphState, TaskId};
+use futures::TryStreamExt;
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::options::IndexOptions;
+use mongodb::{Client, Collection, IndexModel};
+use std::collections::{BTreeSet, HashSet};
+
+/// The MongoDB read-model store.
+pub struct MongoStore {
+    client: Client,
+    tasks: Collection<Document>,
+    graphs: Collection<Document>,
+    specs: Collection<Document>,
+    checkpoints: Collection<Document>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Error {
+    Error::Unavailable(e.to_string())
+}
+
+fn corrupt(e: impl std::fmt::Display) -> Error {
+    Error::Corrupt(e.to_string())
+}
+
+fn parse<T: serde::de::DeserializeOwned>(d: &Document) -> Result<T, Error> {
+    serde_json::from_str(d.get_str("doc").map_err(corrupt)?).map_err(corrupt)
+}
+
+impl MongoStore {
+    /// Connects and creates the indexes.
+    pub async fn connect(uri: &str, database: &str) -> Result<Self, Error> {
+        let client = Client::with_uri_str(uri).await.map_err(unavailable)?;
+        let db = client.database(database);
+        let me = Self {
+            tasks: db.collection("task_views"),
+            graphs: db.collection("graph_views"),
+            specs: db.collection("graph_specs"),
+            checkpoints: db.collection("checkpoints"),
+            client,
+        };
+        let index = |keys: Document| {
+            IndexModel::builder()
+                .keys(keys)
+                .options(IndexOptions::builder().build())
+                .build()
+        };
+        me.tasks
+            .create_index(index(doc! { "graph_id": 1 }))
+            .await
+            .map_err(unavailable)?;
+        me.tasks
+            .create_index(index(doc! { "state": 1 }))
+            .await
+            .map_err(unavailable)?;
+        me.graphs
+            .create_index(index(doc! { "seq": -1 }))
+            .await
+            .map_err(unavailable)?;
+        Ok(me)
+    }
+
+    async fn find_tasks(&self, filter: Document) -> Result<Vec<TaskView>, Error> {
+        let docs: Vec<Document> = self
+            .tasks
+            .find(filter)
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        docs.iter().map(parse).collect()
+    }
+}
+
+const UNFINISHED: [&str; 4] = ["PENDING", "RECEIVED", "STARTED", "RETRY"];
+
+#[async_trait]
+impl ReadStore for MongoStore {
+    async fn apply(&self, events: Vec<Event>) -> Result<Batch, Error> {
+        let mut model = Model::default();
+        let graphs: BTreeSet<GraphId> = events.iter().map(|e| e.graph_id).collect();
+        let tasks: BTreeSet<TaskId> = events.iter().filter_map(|e| e.task_id).collect();
+        let ids: Vec<String> = graphs.iter().map(|g| g.to_string()).collect();
+        let docs: Vec<Document> = self
+            .graphs
+            .find(doc! { "_id": { "$in": &ids } })
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        for d in &docs {
+            let v: GraphView = parse(d)?;
+            model.graphs.insert(v.graph_id, v);
+        }
+        let submitted: Vec<String> = events
+            .iter()
+            .filter(|e| matches!(e.data, EventData::GraphSubmitted { .. }))
+            .map(|e| e.graph_id.to_string())
+            .collect();
+        let task_ids: Vec<String> = tasks.iter().map(|t| t.to_string()).collect();
+        for v in self.find_tasks(doc! { "$or": [ { "_id": { "$in": &task_ids } }, { "graph_id": { "$in": &submitted } } ] }).await? {
+            model.tasks.insert(v.task_id, v);
+        }
+        let mut gaps = Vec::new();
+        let (mut dirty_tasks, mut dirty_graphs) = (HashSet::new(), HashSet::new());
+        let mut new_specs: Vec<(GraphId, &GraphSpec)> = Vec::new();
+        for e in &events {
+            match model.apply(e) {
+                Applied::Changed => {
+                    dirty_graphs.insert(e.graph_id);
+                    match (&e.task_id, &e.data) {
+                        (Some(t), _) => {
+                            dirty_tasks.insert(*t);
+                        }
+                        (None, EventData::GraphSubmitted { spec, .. }) => {
+                            dirty_tasks.extend(
+                                spec.tasks
+                                    .iter()
+                                    .map(|t| TaskId::derive(e.graph_id, &t.key)),
+                            );
+                            new_specs.push((e.graph_id, spec));
+                        }
+                        _ => {}
+                    }
+                }
+                Applied::Duplicate => {}
+                Applied::Gap { from_version } => {
+                    gaps.push(Gap {
+                        stream: e.stream.clone(),
+                        from_version,
+                        event: e.clone(),
+                    });
+                }
+            }
+        }
+        if dirty_tasks.is_empty() && dirty_graphs.is_empty() {
+            return Ok(Batch { rows: model, gaps });
+        }
+        let mut session = self.client.start_session().await.map_err(unavailable)?;
+        session.start_transaction().await.map_err(unavailable)?;
+        for id in &dirty_tasks {
+            let v = &model.tasks[id];
+            let row = doc! {
+                "_id": id.to_string(),
+                "graph_id": v.graph_id.to_string(),
+                "state": v.state.as_str(),
+                "version": v.version as i64,
+                "doc": serde_json::to_string(v).map_err(corrupt)?,
+            };
+            self.tasks
+                .replace_one(doc! { "_id": id.to_string() }, row)
+                .upsert(true)
+                .session(&mut session)
+                .await
+                .map_err(unavailable)?;
+        }
+        for id in &dirty_graphs {
+            if let Some(v) = model.graphs.get(id) {
+                let row = doc! {
+                    "_id": id.to_string(),
+                    "state": v.state.as_str(),
+                    "seq": v.seq as i64,
+                    "version": v.version as i64,
+                    "doc": serde_json::to_string(v).map_err(corrupt)?,
+                };
+                self.graphs
+                    .replace_one(doc! { "_id": id.to_string() }, row)
+                    .upsert(true)
+                    .session(&mut session)
+                    .await
+                    .map_err(unavailable)?;
+            }
+        }
+        for (id, spec) in new_specs {
+            let row = doc! { "_id": id.to_string(), "spec": serde_json::to_string(spec).map_err(corrupt)? };
+            self.specs
+                .replace_one(doc! { "_id": id.to_string() }, row)
+                .upsert(true)
+                .session(&mut session)
+                .await
+                .map_err(unavailable)?;
+        }
+        session.commit_transaction().await.map_err(unavailable)?;
+        Ok(Batch { rows: model, gaps })
+    }
+
+    async fn task(&self, id: TaskId) -> Result<Option<TaskView>, Error> {
+        Ok(self.find_tasks(doc! { "_id": id.to_string() }).await?.pop())
+    }
+
+    async fn tasks(&self, ids: Vec<TaskId>) -> Result<Vec<TaskView>, Error> {
+        let ids: Vec<String> = ids.iter().map(|t| t.to_string()).collect();
+        self.find_tasks(doc! { "_id": { "$in": ids } }).await
+    }
+
+    async fn graph_tasks(&self, graph: GraphId) -> Result<Vec<TaskView>, Error> {
+        self.find_tasks(doc! { "graph_id": graph.to_string() })
+            .await
+    }
+
+    async fn graph(&self, id: GraphId) -> Result<Option<GraphView>, Error> {
+        let d = self
+            .graphs
+            .find_one(doc! { "_id": id.to_string() })
+            .await
+            .map_err(unavailable)?;
+        d.as_ref().map(parse).transpose()
+    }
+
+    async fn graph_spec(&self, id: GraphId) -> Result<Option<GraphSpec>, Error> {
+        let d = self
+            .specs
+            .find_one(doc! { "_id": id.to_string() })
+            .await
+            .map_err(unavailable)?;
+        d.map(|d| serde_json::from_str(d.get_str("spec").map_err(corrupt)?).map_err(corrupt))
+            .transpose()
+    }
+
+    async fn graphs(
+        &self,
+        state: Option<GraphState>,
+        first: usize,
+        before_seq: Option<u64>,
+    ) -> Result<Vec<GraphView>, Error> {
+        let mut filter =
+            doc! { "seq": { "$lt": before_seq.map(|s| s as i64).unwrap_or(i64::MAX) } };
+        if let Some(s) = state {
+            filter.insert("state", s.as_str());
+        }
+        let docs: Vec<Document> = self
+            .graphs
+            .find(filter)
+            .sort(doc! { "seq": -1 })
+            .limit(first as i64)
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        docs.iter().map(parse).collect()
+    }
+
+    async fn unfinished_tasks(&self) -> Result<Vec<TaskView>, Error> {
+        self.find_tasks(doc! { "state": { "$in": UNFINISHED.to_vec() } })
+            .await
+    }
+
+    async fn checkpoint(&self, name: &str) -> Result<u64, Error> {
+        let d = self
+            .checkpoints
+            .find_one(doc! { "_id": name })
+            .await
+            .map_err(unavailable)?;
+        Ok(d.and_then(|d| d.get_i64("position").ok()).unwrap_or(0) as u64)
+    }
+
+    async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), Error> {
+        self.checkpoints
+            .update_one(
+                doc! { "_id": name },
+                doc! { "$max": { "position": Bson::Int64(position as i64) } },
+            )
+            .upsert(true)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn dump(&self) -> Result<Model, Error> {
+        let mut m = Model::default();
+        for v in self.find_tasks(doc! {}).await? {
+            m.tasks.insert(v.task_id, v);
+        }
+        let docs: Vec<Document> = self
+            .graphs
+            .find(doc! {})
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        for d in &docs {
+            let v: GraphView = parse(d)?;
+            m.graphs.insert(v.graph_id, v);
+        }
+        Ok(m)
+    }
+}
+
+#[cfg(all(test, feature = "service-tests"))]
+mod tests {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mongo_store_passes_the_conformance_suite() {
+        let uri = std::env::var("AURORA_TEST_MONGODB_URI")
+            .expect("service tests need AURORA_TEST_MONGODB_URI (scripts/test sets it)");
+        super::super::conformance::run_suite(|| {
+            let uri = uri.clone();
+            async move {
+                let db = format!("aurora_test_{}", uuid::Uuid::now_v7().simple());
+                std::sync::Arc::new(
+                    super::MongoStore::connect(&uri, &db)
+                        .await
+                        .expect("MongoDB reachable"),
+                ) as std::sync::Arc<dyn super::ReadStore>
+            }
+        })
+        .await;
+    }
+}
