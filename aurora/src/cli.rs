@@ -1,7 +1,7 @@
 //! The command line: `aurora dev`, the client subcommands, and the operator tools.
 
 use crate::client::{Client, Error as ClientError};
-use crate::dev::{Dev, generate_password, open_stores};
+use crate::dev::{Dev, Roles, generate_password};
 use crate::render;
 use anyhow::{Context as _, bail};
 use aurora_config::Config;
@@ -51,6 +51,37 @@ enum Command {
         /// The `admin` user's password (default: generated and printed once).
         #[arg(long, env = "AURORA_ADMIN_PASSWORD", hide_env_values = true)]
         admin_password: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Run the gateway role (GraphQL API) on shared backends.
+    Gateway {
+        /// Address to listen on.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Adds an `admin` user with this password.
+        #[arg(long, env = "AURORA_ADMIN_PASSWORD", hide_env_values = true)]
+        admin_password: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Run the projector role (read models, frontier, dispatcher) on shared backends; one leads,
+    /// the others stand by.
+    Projector {
+        /// Address of the health endpoints.
+        #[arg(long)]
+        listen: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Run the worker role on shared backends.
+    Worker {
+        /// Address of the health endpoints.
+        #[arg(long)]
+        listen: Option<String>,
+        /// The worker's labels, e.g. `zone=a,gpu=true`.
+        #[arg(long, value_name = "K=V,...")]
+        labels: Option<String>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -122,10 +153,7 @@ enum ConfigAction {
 /// Runs the command line; the process's exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: could not start the async runtime: {e}");
@@ -144,11 +172,7 @@ pub fn main() -> ExitCode {
 fn load_config(args: &ServerArgs, extra: Vec<(String, String)>) -> anyhow::Result<Config> {
     let mut overrides = aurora_config::parse_overrides(&args.set)?;
     overrides.extend(extra);
-    Ok(aurora_config::load(
-        args.config.as_deref(),
-        std::env::vars(),
-        &overrides,
-    )?)
+    Ok(aurora_config::load(args.config.as_deref(), std::env::vars(), &overrides)?)
 }
 
 fn token_file() -> Option<PathBuf> {
@@ -165,49 +189,39 @@ fn client(args: &ClientArgs) -> Client {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Dev {
-            listen,
-            data_dir,
-            admin_password,
-            server,
-        } => {
-            let mut extra = Vec::new();
-            if let Some(l) = listen {
-                extra.push(("server.listen".to_string(), l));
-            }
+        Command::Dev { listen, data_dir, admin_password, server } => {
+            let mut extra = listen.map(|l| vec![("server.listen".to_string(), l)]).unwrap_or_default();
             if let Some(d) = data_dir {
                 extra.push(("data_dir".to_string(), d.display().to_string()));
             }
             let config = load_config(&server, extra)?;
-            crate::logging::init(
-                &config.log.format,
-                &config.log.level,
-                std::env::var("RUST_LOG").ok(),
-            );
-            let generated =
-                admin_password.is_none() && !config.auth.users.iter().any(|u| u.name == "admin");
+            let generated = admin_password.is_none() && !config.auth.users.iter().any(|u| u.name == "admin");
             let password = admin_password.or_else(|| generated.then(generate_password));
-            let dev = Dev::start(config.clone(), password.as_deref()).await?;
-            println!("Aurora is running.");
-            println!("  GraphiQL:  http://{}/graphql", dev.addr);
-            println!("  data dir:  {}", config.data_dir.display());
-            if generated && let Some(pw) = &password {
-                println!("  admin password (generated, shown once): {pw}");
-            }
-            println!("Stop with Ctrl-C.");
-            let token = dev.shutdown_token();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                token.cancel();
-            });
-            dev.wait().await?;
-            Ok(ExitCode::SUCCESS)
+            let roles = Roles { worker: config.worker.enabled, ..Roles::ALL };
+            serve(config, roles, password, generated).await
         }
-        Command::Login {
-            client: args,
-            username,
-            password,
-        } => {
+        Command::Gateway { listen, admin_password, server } => {
+            let extra = listen.map(|l| vec![("server.listen".to_string(), l)]).unwrap_or_default();
+            let config = load_config(&server, extra)?;
+            serve(config, Roles { gateway: true, projector: false, worker: false }, admin_password, false).await
+        }
+        Command::Projector { listen, server } => {
+            let extra = listen.map(|l| vec![("server.listen".to_string(), l)]).unwrap_or_default();
+            let config = load_config(&server, extra)?;
+            serve(config, Roles { gateway: false, projector: true, worker: false }, None, false).await
+        }
+        Command::Worker { listen, labels, server } => {
+            let mut extra = listen.map(|l| vec![("server.listen".to_string(), l)]).unwrap_or_default();
+            for pair in labels.iter().flat_map(|l| l.split(',')).filter(|p| !p.trim().is_empty()) {
+                let (k, v) = pair.split_once('=').with_context(|| {
+                    format!("label `{pair}` must look like key=value, e.g. --labels zone=a,gpu=true")
+                })?;
+                extra.push((format!("worker.labels.{}", k.trim()), format!("\"{}\"", v.trim())));
+            }
+            let config = load_config(&server, extra)?;
+            serve(config, Roles { gateway: false, projector: false, worker: true }, None, false).await
+        }
+        Command::Login { client: args, username, password } => {
             let password = match password {
                 Some(p) => p,
                 None => {
@@ -217,9 +231,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     line.trim_end().to_string()
                 }
             };
-            let token = Client::new(&args.server, None)
-                .login(&username, &password)
-                .await?;
+            let token = Client::new(&args.server, None).login(&username, &password).await?;
             if let Some(path) = token_file() {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
@@ -230,56 +242,34 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{token}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Submit {
-            file,
-            watch,
-            client: args,
-        } => {
+        Command::Submit { file, watch, client: args } => {
             let text = if file.as_os_str() == "-" {
                 std::io::read_to_string(std::io::stdin())?
             } else {
-                std::fs::read_to_string(&file)
-                    .with_context(|| format!("reading {}", file.display()))?
+                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
             };
-            let input: Value = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not valid JSON", file.display()))?;
+            let input: Value =
+                serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", file.display()))?;
             let c = client(&args);
             let run = c.submit(input).await.map_err(explain)?;
             let id = run["id"].as_str().unwrap_or_default().to_string();
             println!("{id}");
-            if watch {
-                follow(&c, &id).await
-            } else {
-                Ok(ExitCode::SUCCESS)
-            }
+            if watch { follow(&c, &id).await } else { Ok(ExitCode::SUCCESS) }
         }
         Command::Watch { id, client: args } => follow(&client(&args), &id).await,
-        Command::Events {
-            id,
-            json,
-            client: args,
-        } => {
+        Command::Events { id, json, client: args } => {
             let graph = client(&args).graph(&id).await.map_err(explain)?;
             if graph.is_null() {
                 bail!("no graph with id {id}");
             }
             let keys = render::task_keys(&graph);
             for e in graph["history"].as_array().into_iter().flatten() {
-                println!(
-                    "{}",
-                    if json {
-                        e.to_string()
-                    } else {
-                        render::line(e, &keys)
-                    }
-                );
+                println!("{}", if json { e.to_string() } else { render::line(e, &keys) });
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay { data_dir, server } => {
-            let extra = data_dir
-                .map(|d| vec![("data_dir".to_string(), d.display().to_string())])
-                .unwrap_or_default();
+            let extra = data_dir.map(|d| vec![("data_dir".to_string(), d.display().to_string())]).unwrap_or_default();
             let config = load_config(&server, extra)?;
             replay(&config).await
         }
@@ -294,13 +284,48 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", aurora_query_graphql::auth::hash_password(pw));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Config {
-            action: ConfigAction::Dump { server },
-        } => {
+        Command::Config { action: ConfigAction::Dump { server } } => {
             print!("{}", load_config(&server, Vec::new())?.to_toml());
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Runs `roles` until Ctrl-C or SIGTERM, then shuts down gracefully.
+async fn serve(
+    config: Config,
+    roles: Roles,
+    admin_password: Option<String>,
+    generated: bool,
+) -> anyhow::Result<ExitCode> {
+    crate::logging::init(&config.log.format, &config.log.level, std::env::var("RUST_LOG").ok());
+    if roles != Roles::ALL && !config.is_distributed() {
+        bail!(
+            "a separate role needs backends every process can share: set ledger.uri=mongodb://…, \
+             broker.uri=amqp://… and coord.uri=redis://… (see config/examples/aurora.toml), or run `aurora dev`"
+        );
+    }
+    let dev = Dev::start_roles(config.clone(), roles, admin_password.as_deref()).await?;
+    println!("Aurora is running.");
+    if roles.gateway {
+        println!("  GraphiQL:  http://{}/graphql", dev.addr);
+    } else {
+        println!("  health:    http://{}/health", dev.addr);
+    }
+    if matches!(config.ledger_location(), aurora_config::LedgerLocation::Sqlite(_)) {
+        println!("  data dir:  {}", config.data_dir.display());
+    }
+    if generated && let Some(pw) = &admin_password {
+        println!("  admin password (generated, shown once): {pw}");
+    }
+    println!("Stop with Ctrl-C.");
+    let token = dev.shutdown_token();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        token.cancel();
+    });
+    dev.wait().await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Prints one line; `false` when stdout was closed (`aurora events ID | head`), which is not an error.
@@ -358,7 +383,7 @@ async fn follow(c: &Client, id: &str) -> anyhow::Result<ExitCode> {
 }
 
 async fn replay(config: &Config) -> anyhow::Result<ExitCode> {
-    let (ledger, store) = open_stores(config)?;
+    let (ledger, store) = crate::backends::stores(config).await?;
     let report = aurora_projector::replay::verify(ledger.as_ref(), store.as_ref()).await?;
     println!(
         "verified {} events in {} streams; compared {} task and {} graph read models",
@@ -374,10 +399,7 @@ async fn replay(config: &Config) -> anyhow::Result<ExitCode> {
         println!("replay: read models are identical to a rebuild; every hash chain verifies");
         Ok(ExitCode::SUCCESS)
     } else {
-        println!(
-            "replay: {} problem(s) found",
-            report.chain_breaks.len() + report.differences.len()
-        );
+        println!("replay: {} problem(s) found", report.chain_breaks.len() + report.differences.len());
         Ok(ExitCode::FAILURE)
     }
 }

@@ -8,8 +8,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 /// The fields of a ledger event the client asks for.
-pub const EVENT_FIELDS: &str =
-    "id stream version type graphId taskId state data actor recordedAt hash";
+pub const EVENT_FIELDS: &str = "id stream version type graphId taskId state data actor recordedAt hash";
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -53,15 +52,8 @@ fn errors_of(v: &Value) -> Option<Vec<GqlError>> {
     Some(
         errs.iter()
             .map(|e| GqlError {
-                message: e
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("unknown error")
-                    .to_string(),
-                code: e
-                    .pointer("/extensions/code")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+                message: e.get("message").and_then(Value::as_str).unwrap_or("unknown error").to_string(),
+                code: e.pointer("/extensions/code").and_then(Value::as_str).map(str::to_string),
             })
             .collect(),
     )
@@ -78,28 +70,18 @@ pub struct Client {
 impl Client {
     /// A client of `server` (e.g. `http://127.0.0.1:4332`), authenticating with `token`.
     pub fn new(server: &str, token: Option<String>) -> Self {
-        Self {
-            http: reqwest::Client::new(),
-            base: server.trim_end_matches('/').to_string(),
-            token,
-        }
+        Self { http: reqwest::Client::new(), base: server.trim_end_matches('/').to_string(), token }
     }
 
     /// The same server with another token.
     pub fn with_token(&self, token: Option<String>) -> Self {
-        Self {
-            token,
-            ..self.clone()
-        }
+        Self { token, ..self.clone() }
     }
 
     /// Sends a raw body to `/graphql` and returns the whole response document.
     pub async fn post_raw(&self, body: String) -> Result<Value, Error> {
-        let mut req = self
-            .http
-            .post(format!("{}/graphql", self.base))
-            .header("content-type", "application/json")
-            .body(body);
+        let mut req =
+            self.http.post(format!("{}/graphql", self.base)).header("content-type", "application/json").body(body);
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
@@ -111,9 +93,7 @@ impl Client {
 
     /// Runs a query or mutation; returns `data`.
     pub async fn query(&self, query: &str, variables: Value) -> Result<Value, Error> {
-        let doc = self
-            .post_raw(json!({ "query": query, "variables": variables }).to_string())
-            .await?;
+        let doc = self.post_raw(json!({ "query": query, "variables": variables }).to_string()).await?;
         if let Some(errs) = errors_of(&doc) {
             return Err(Error::GraphQL(errs));
         }
@@ -128,19 +108,13 @@ impl Client {
                 json!({ "u": username, "p": password }),
             )
             .await?;
-        data.pointer("/login/token")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| transport("no token"))
+        data.pointer("/login/token").and_then(Value::as_str).map(str::to_string).ok_or_else(|| transport("no token"))
     }
 
     /// Submits a `GraphInput`; returns the run (`id`, `state`).
     pub async fn submit(&self, input: Value) -> Result<Value, Error> {
         let data = self
-            .query(
-                "mutation($i: GraphInput!) { submitGraph(input: $i) { id state } }",
-                json!({ "i": input }),
-            )
+            .query("mutation($i: GraphInput!) { submitGraph(input: $i) { id state } }", json!({ "i": input }))
             .await?;
         Ok(data["submitGraph"].clone())
     }
@@ -160,22 +134,11 @@ impl Client {
     pub async fn graph_events(&self, id: &str) -> Result<EventStream, Error> {
         let url = format!("{}/graphql/ws", self.base.replacen("http", "ws", 1));
         let mut request = url.into_client_request().map_err(transport)?;
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            HeaderValue::from_static("graphql-transport-ws"),
-        );
-        let (mut ws, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .map_err(transport)?;
-        let auth = self
-            .token
-            .as_ref()
-            .map(|t| format!("Bearer {t}"))
-            .unwrap_or_default();
+        request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
+        let (mut ws, _) = tokio_tungstenite::connect_async(request).await.map_err(transport)?;
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}")).unwrap_or_default();
         let init = json!({ "type": "connection_init", "payload": { "Authorization": auth } });
-        ws.send(Message::Text(init.to_string().into()))
-            .await
-            .map_err(transport)?;
+        ws.send(Message::Text(init.to_string().into())).await.map_err(transport)?;
         loop {
             match ws.next().await {
                 Some(Ok(Message::Text(t))) => {
@@ -206,15 +169,12 @@ impl Client {
                 "variables": { "id": id },
             }
         });
-        ws.send(Message::Text(sub.to_string().into()))
-            .await
-            .map_err(transport)?;
+        ws.send(Message::Text(sub.to_string().into())).await.map_err(transport)?;
         Ok(EventStream { ws })
     }
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The events of one `graphEvents` subscription.
 pub struct EventStream {
@@ -248,10 +208,7 @@ impl EventStream {
                 }
                 Some("complete") => return None,
                 Some("ping") => {
-                    let _ = self
-                        .ws
-                        .send(Message::Text(json!({ "type": "pong" }).to_string().into()))
-                        .await;
+                    let _ = self.ws.send(Message::Text(json!({ "type": "pong" }).to_string().into())).await;
                 }
                 _ => {}
             }

@@ -2,8 +2,10 @@
 //! GraphQL client the client subcommands (and the end-to-end tests) use. No domain logic lives
 //! here; it composes the library crates.
 
+pub mod backends;
 pub mod cli;
 pub mod client;
 pub mod dev;
 mod logging;
 mod render;
+pub mod roles;

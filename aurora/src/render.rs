@@ -8,14 +8,7 @@ pub fn task_keys(graph: &Value) -> HashMap<String, String> {
     graph["tasks"]
         .as_array()
         .map(|ts| {
-            ts.iter()
-                .filter_map(|t| {
-                    Some((
-                        t["id"].as_str()?.to_string(),
-                        t["key"].as_str()?.to_string(),
-                    ))
-                })
-                .collect()
+            ts.iter().filter_map(|t| Some((t["id"].as_str()?.to_string(), t["key"].as_str()?.to_string()))).collect()
         })
         .unwrap_or_default()
 }
@@ -38,16 +31,8 @@ fn detail(ty: &str, data: &Value) -> String {
             data["submitter"].as_str().unwrap_or("?"),
             data["spec"]["tasks"].as_array().map_or(0, Vec::len)
         ),
-        "TaskPending" => format!(
-            "{}({})",
-            data["name"].as_str().unwrap_or("?"),
-            values(&data["args"])
-        ),
-        "TaskReceived" => format!(
-            "attempt {} on {}",
-            data["attempt"],
-            data["worker_id"].as_str().unwrap_or("?")
-        ),
+        "TaskPending" => format!("{}({})", data["name"].as_str().unwrap_or("?"), values(&data["args"])),
+        "TaskReceived" => format!("attempt {} on {}", data["attempt"], data["worker_id"].as_str().unwrap_or("?")),
         "TaskStarted" => format!("attempt {}", data["attempt"]),
         "TaskRetry" => format!(
             "attempt {} failed: {}; retry at {}",
@@ -56,15 +41,8 @@ fn detail(ty: &str, data: &Value) -> String {
             data["retry_at"].as_str().unwrap_or("?")
         ),
         "TaskSucceeded" => format!("-> {}", values(&data["results"])),
-        "TaskFailed" => format!(
-            "{} ({})",
-            data["error"].as_str().unwrap_or(""),
-            data["kind"].as_str().unwrap_or("")
-        ),
-        "TaskSkipped" => format!(
-            "upstream `{}` failed",
-            data["upstream"].as_str().unwrap_or("?")
-        ),
+        "TaskFailed" => format!("{} ({})", data["error"].as_str().unwrap_or(""), data["kind"].as_str().unwrap_or("")),
+        "TaskSkipped" => format!("upstream `{}` failed", data["upstream"].as_str().unwrap_or("?")),
         "TaskCancelled" | "GraphCancelRequested" | "GraphCancelled" => {
             data["reason"].as_str().unwrap_or("").to_string()
         }
@@ -78,19 +56,12 @@ pub fn line(event: &Value, keys: &HashMap<String, String>) -> String {
     let time = event["recordedAt"].as_str().unwrap_or("");
     let time = time.get(11..23).unwrap_or(time);
     let who = match event["taskId"].as_str() {
-        Some(id) => keys
-            .get(id)
-            .cloned()
-            .unwrap_or_else(|| id[..8.min(id.len())].to_string()),
+        Some(id) => keys.get(id).cloned().unwrap_or_else(|| id[..8.min(id.len())].to_string()),
         None => "graph".to_string(),
     };
     let ty = event["type"].as_str().unwrap_or("?");
     let state = event["state"].as_str().unwrap_or("");
-    format!(
-        "{time}  {who:<12} {ty:<21} {state:<9} v{:<3} {}",
-        event["version"],
-        detail(ty, &event["data"])
-    )
-    .trim_end()
-    .to_string()
+    format!("{time}  {who:<12} {ty:<21} {state:<9} v{:<3} {}", event["version"], detail(ty, &event["data"]))
+        .trim_end()
+        .to_string()
 }

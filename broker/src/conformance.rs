@@ -32,15 +32,11 @@ fn fresh_queue(tag: &str) -> QueueKey {
 }
 
 async fn soon<T>(f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(10), f)
-        .await
-        .expect("the broker answered in time")
+    tokio::time::timeout(Duration::from_secs(10), f).await.expect("the broker answered in time")
 }
 
 async fn nothing_within<T>(f: impl Future<Output = T>) -> bool {
-    tokio::time::timeout(Duration::from_millis(200), f)
-        .await
-        .is_err()
+    tokio::time::timeout(Duration::from_millis(200), f).await.is_err()
 }
 
 /// Runs every case.
@@ -59,10 +55,7 @@ where
 async fn published_before_consuming_is_kept(broker: Arc<dyn Broker>) {
     let q = fresh_queue("kept");
     let other = fresh_queue("other");
-    broker
-        .publish(vec![order(&q, 1), order(&q, 2), order(&other, 3)])
-        .await
-        .expect("publish");
+    broker.publish(vec![order(&q, 1), order(&q, 2), order(&other, 3)]).await.expect("publish");
     assert_eq!(broker.depth(&q).await.expect("depth"), 2);
     let mut c = broker.consume(&q, 10).await.expect("consume");
     for n in [1, 2] {
@@ -71,25 +64,16 @@ async fn published_before_consuming_is_kept(broker: Arc<dyn Broker>) {
         assert!(!d.redelivered);
         d.ack().await.expect("ack");
     }
-    assert!(
-        nothing_within(c.next()).await,
-        "the other queue's order is not delivered here"
-    );
+    assert!(nothing_within(c.next()).await, "the other queue's order is not delivered here");
 }
 
 async fn prefetch_bounds_unsettled_deliveries(broker: Arc<dyn Broker>) {
     let q = fresh_queue("prefetch");
-    broker
-        .publish((1..=3).map(|n| order(&q, n)).collect())
-        .await
-        .expect("publish");
+    broker.publish((1..=3).map(|n| order(&q, n)).collect()).await.expect("publish");
     let mut c = broker.consume(&q, 2).await.expect("consume");
     let a = soon(c.next()).await.expect("open").expect("a");
     let _b = soon(c.next()).await.expect("open").expect("b");
-    assert!(
-        nothing_within(c.next()).await,
-        "a third delivery waits for a settled one"
-    );
+    assert!(nothing_within(c.next()).await, "a third delivery waits for a settled one");
     a.ack().await.expect("ack");
     let third = soon(c.next()).await.expect("open").expect("third");
     assert_eq!(third.order.version, 3);
@@ -105,10 +89,7 @@ async fn unsettled_deliveries_come_back_when_the_consumer_goes(broker: Arc<dyn B
     let mut c2 = broker.consume(&q, 1).await.expect("consume again");
     let again = soon(c2.next()).await.expect("open").expect("redelivery");
     assert_eq!(again.order.version, 1);
-    assert!(
-        again.redelivered,
-        "marked redelivered so the worker takes over as a new attempt"
-    );
+    assert!(again.redelivered, "marked redelivered so the worker takes over as a new attempt");
     again.ack().await.expect("ack");
 }
 
@@ -116,37 +97,23 @@ async fn nack_requeues_or_dead_letters(broker: Arc<dyn Broker>) {
     let q = fresh_queue("nack");
     broker.publish(vec![order(&q, 1)]).await.expect("publish");
     let mut c = broker.consume(&q, 1).await.expect("consume");
-    soon(c.next())
-        .await
-        .expect("open")
-        .expect("d")
-        .nack(true)
-        .await
-        .expect("nack");
+    soon(c.next()).await.expect("open").expect("d").nack(true).await.expect("nack");
     let again = soon(c.next()).await.expect("open").expect("requeued");
     assert!(again.redelivered);
     again.nack(false).await.expect("dead-letter");
-    assert!(
-        nothing_within(c.next()).await,
-        "a dead-lettered order is not delivered again"
-    );
+    assert!(nothing_within(c.next()).await, "a dead-lettered order is not delivered again");
 }
 
 async fn competing_consumers_each_get_an_order_once(broker: Arc<dyn Broker>) {
     let q = fresh_queue("compete");
     let n = 50;
-    broker
-        .publish((1..=n).map(|i| order(&q, i)).collect())
-        .await
-        .expect("publish");
+    broker.publish((1..=n).map(|i| order(&q, i)).collect()).await.expect("publish");
     let mut handles = Vec::new();
     for _ in 0..3 {
         let mut c = broker.consume(&q, 4).await.expect("consume");
         handles.push(tokio::spawn(async move {
             let mut got = Vec::new();
-            while let Ok(Some(Ok(d))) =
-                tokio::time::timeout(Duration::from_millis(500), c.next()).await
-            {
+            while let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_millis(500), c.next()).await {
                 got.push(d.order.version);
                 d.ack().await.expect("ack");
             }
@@ -158,9 +125,5 @@ async fn competing_consumers_each_get_an_order_once(broker: Arc<dyn Broker>) {
         all.extend(h.await.expect("join"));
     }
     all.sort();
-    assert_eq!(
-        all,
-        (1..=n as u64).collect::<Vec<_>>(),
-        "every order exactly once"
-    );
+    assert_eq!(all, (1..=n as u64).collect::<Vec<_>>(), "every order exactly once");
 }

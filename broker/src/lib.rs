@@ -46,11 +46,7 @@ pub struct Delivery {
 impl Delivery {
     /// A delivery settled through `acker`.
     pub fn new(order: TaskOrder, redelivered: bool, acker: Box<dyn Acker>) -> Self {
-        Self {
-            order,
-            redelivered,
-            acker,
-        }
+        Self { order, redelivered, acker }
     }
 
     /// Settles it as handled. Call only after its outcome is durable in the ledger.

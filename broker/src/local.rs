@@ -45,11 +45,7 @@ impl LocalBroker {
 
     /// Orders that were dead-lettered from `queue`.
     pub fn dead_letters(&self, queue: &QueueKey) -> Vec<TaskOrder> {
-        self.inner
-            .lock()
-            .get(&queue.name())
-            .map(|q| q.dead.clone())
-            .unwrap_or_default()
+        self.inner.lock().get(&queue.name()).map(|q| q.dead.clone()).unwrap_or_default()
     }
 }
 
@@ -72,13 +68,7 @@ impl Broker for LocalBroker {
 
     async fn consume(&self, queue: &QueueKey, prefetch: usize) -> Result<Box<dyn Consumer>, Error> {
         let name = queue.name();
-        let notify = self
-            .inner
-            .lock()
-            .entry(name.clone())
-            .or_default()
-            .notify
-            .clone();
+        let notify = self.inner.lock().entry(name.clone()).or_default().notify.clone();
         Ok(Box::new(LocalConsumer {
             inner: self.inner.clone(),
             queue: name,
@@ -89,12 +79,7 @@ impl Broker for LocalBroker {
     }
 
     async fn depth(&self, queue: &QueueKey) -> Result<usize, Error> {
-        Ok(self
-            .inner
-            .lock()
-            .get(&queue.name())
-            .map(|q| q.ready.len())
-            .unwrap_or(0))
+        Ok(self.inner.lock().get(&queue.name()).map(|q| q.ready.len()).unwrap_or(0))
     }
 }
 
@@ -120,12 +105,8 @@ impl Consumer for LocalConsumer {
                 if let Some((order, redelivered)) = q.ready.pop_front() {
                     let tag = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
                     q.unacked.insert(tag, (self.id, order.clone()));
-                    let acker = LocalAcker {
-                        inner: self.inner.clone(),
-                        queue: self.queue.clone(),
-                        tag,
-                        _permit: permit,
-                    };
+                    let acker =
+                        LocalAcker { inner: self.inner.clone(), queue: self.queue.clone(), tag, _permit: permit };
                     return Some(Ok(Delivery::new(order, redelivered, Box::new(acker))));
                 }
             }
@@ -139,12 +120,7 @@ impl Drop for LocalConsumer {
     fn drop(&mut self) {
         let mut queues = self.inner.lock();
         if let Some(q) = queues.get_mut(&self.queue) {
-            let mine: Vec<u64> = q
-                .unacked
-                .iter()
-                .filter(|(_, (c, _))| *c == self.id)
-                .map(|(t, _)| *t)
-                .collect();
+            let mine: Vec<u64> = q.unacked.iter().filter(|(_, (c, _))| *c == self.id).map(|(t, _)| *t).collect();
             for tag in mine {
                 if let Some((_, order)) = q.unacked.remove(&tag) {
                     q.ready.push_front((order, true));

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use aurora_schemas::{QueueKey, TaskOrder};
 use futures::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+    QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -51,10 +51,7 @@ fn unavailable(e: impl std::fmt::Display) -> Error {
 impl RabbitBroker {
     /// Connects to RabbitMQ and declares the dead-letter queue.
     pub async fn connect(options: Options) -> Result<Arc<Self>, Error> {
-        let me = Arc::new(Self {
-            options,
-            link: Mutex::new(None),
-        });
+        let me = Arc::new(Self { options, link: Mutex::new(None) });
         me.with_link(|_| Ok(())).await?;
         Ok(me)
     }
@@ -71,64 +68,39 @@ impl RabbitBroker {
 
     fn queue_args(&self) -> FieldTable {
         let mut args = FieldTable::default();
-        args.insert(
-            "x-dead-letter-exchange".into(),
-            AMQPValue::LongString(LongString::from("")),
-        );
+        args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(LongString::from("")));
         args.insert(
             "x-dead-letter-routing-key".into(),
             AMQPValue::LongString(LongString::from(self.dead_letter_queue())),
         );
         if let Some(exp) = self.options.queue_expires {
-            args.insert(
-                "x-expires".into(),
-                AMQPValue::LongUInt(exp.as_millis() as u32),
-            );
+            args.insert("x-expires".into(), AMQPValue::LongUInt(exp.as_millis() as u32));
         }
         args
     }
 
     async fn open(&self) -> Result<Link, Error> {
-        let connection = Connection::connect(&self.options.url, ConnectionProperties::default())
-            .await
-            .map_err(unavailable)?;
+        let connection =
+            Connection::connect(&self.options.url, ConnectionProperties::default()).await.map_err(unavailable)?;
         let publisher = connection.create_channel().await.map_err(unavailable)?;
-        publisher
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(unavailable)?;
+        publisher.confirm_select(ConfirmSelectOptions::default()).await.map_err(unavailable)?;
         let mut dlq_args = FieldTable::default();
         if let Some(exp) = self.options.queue_expires {
-            dlq_args.insert(
-                "x-expires".into(),
-                AMQPValue::LongUInt(exp.as_millis() as u32),
-            );
+            dlq_args.insert("x-expires".into(), AMQPValue::LongUInt(exp.as_millis() as u32));
         }
         publisher
-            .queue_declare(
-                self.dead_letter_queue().into(),
-                QueueDeclareOptions::durable(),
-                dlq_args,
-            )
+            .queue_declare(self.dead_letter_queue().into(), QueueDeclareOptions::durable(), dlq_args)
             .await
             .map_err(unavailable)?;
         info!(prefix = %self.options.prefix, "connected to RabbitMQ");
-        Ok(Link {
-            connection: Arc::new(connection),
-            publisher,
-            declared: HashSet::new(),
-        })
+        Ok(Link { connection: Arc::new(connection), publisher, declared: HashSet::new() })
     }
 
     /// Runs `f` on a live link, opening a new one if there is none or it died.
-    async fn with_link<T>(
-        &self,
-        f: impl FnOnce(&mut Link) -> Result<T, Error>,
-    ) -> Result<T, Error> {
+    async fn with_link<T>(&self, f: impl FnOnce(&mut Link) -> Result<T, Error>) -> Result<T, Error> {
         let mut guard = self.link.lock().await;
-        let alive = guard
-            .as_ref()
-            .is_some_and(|l| l.connection.status().connected() && l.publisher.status().connected());
+        let alive =
+            guard.as_ref().is_some_and(|l| l.connection.status().connected() && l.publisher.status().connected());
         if !alive {
             *guard = Some(self.open().await?);
         }
@@ -137,11 +109,7 @@ impl RabbitBroker {
 
     async fn declare(&self, channel: &Channel, name: &str) -> Result<(), Error> {
         channel
-            .queue_declare(
-                name.into(),
-                QueueDeclareOptions::durable(),
-                self.queue_args(),
-            )
+            .queue_declare(name.into(), QueueDeclareOptions::durable(), self.queue_args())
             .await
             .map(|_| ())
             .map_err(unavailable)
@@ -151,10 +119,7 @@ impl RabbitBroker {
         let (channel, undeclared) = self
             .with_link(|l| {
                 let names: Vec<String> = orders.iter().map(|o| self.queue_name(&o.queue)).collect();
-                let new: Vec<String> = names
-                    .into_iter()
-                    .filter(|n| !l.declared.contains(n))
-                    .collect();
+                let new: Vec<String> = names.into_iter().filter(|n| !l.declared.contains(n)).collect();
                 Ok((l.publisher.clone(), new))
             })
             .await?;
@@ -185,9 +150,7 @@ impl RabbitBroker {
         for confirm in confirms {
             let c = confirm.await.map_err(unavailable)?;
             if !c.is_ack() {
-                return Err(Error::Unavailable(
-                    "RabbitMQ refused (nacked) a published order".into(),
-                ));
+                return Err(Error::Unavailable("RabbitMQ refused (nacked) a published order".into()));
             }
         }
         self.with_link(|l| {
@@ -221,10 +184,7 @@ impl Broker for RabbitBroker {
         let name = self.queue_name(queue);
         self.declare(&channel, &name).await?;
         channel
-            .basic_qos(
-                prefetch.clamp(1, u16::MAX as usize) as u16,
-                BasicQosOptions::default(),
-            )
+            .basic_qos(prefetch.clamp(1, u16::MAX as usize) as u16, BasicQosOptions::default())
             .await
             .map_err(unavailable)?;
         let tag = format!("aurora-{}", uuid::Uuid::now_v7().simple());
@@ -237,11 +197,7 @@ impl Broker for RabbitBroker {
             )
             .await
             .map_err(unavailable)?;
-        Ok(Box::new(RabbitConsumer {
-            channel,
-            inner,
-            queue: name,
-        }))
+        Ok(Box::new(RabbitConsumer { channel, inner, queue: name }))
     }
 
     async fn depth(&self, queue: &QueueKey) -> Result<usize, Error> {
@@ -250,10 +206,7 @@ impl Broker for RabbitBroker {
         let q = channel
             .queue_declare(
                 name.as_str().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
+                QueueDeclareOptions { passive: true, ..Default::default() },
                 FieldTable::default(),
             )
             .await;
@@ -285,21 +238,11 @@ impl Consumer for RabbitConsumer {
             match serde_json::from_slice::<TaskOrder>(&d.data) {
                 Ok(order) => {
                     let redelivered = d.redelivered;
-                    return Some(Ok(Delivery::new(
-                        order,
-                        redelivered,
-                        Box::new(RabbitAcker(d.acker)),
-                    )));
+                    return Some(Ok(Delivery::new(order, redelivered, Box::new(RabbitAcker(d.acker)))));
                 }
                 Err(e) => {
                     warn!(queue = %self.queue, error = %e, bytes = d.data.len(), "malformed order; dead-lettering it");
-                    let _ = d
-                        .acker
-                        .nack(BasicNackOptions {
-                            requeue: false,
-                            multiple: false,
-                        })
-                        .await;
+                    let _ = d.acker.nack(BasicNackOptions { requeue: false, multiple: false }).await;
                 }
             }
         }
@@ -323,22 +266,11 @@ struct RabbitAcker(lapin::Acker);
 #[async_trait]
 impl Acker for RabbitAcker {
     async fn ack(&self) -> Result<(), Error> {
-        self.0
-            .ack(BasicAckOptions::default())
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+        self.0.ack(BasicAckOptions::default()).await.map(|_| ()).map_err(unavailable)
     }
 
     async fn nack(&self, requeue: bool) -> Result<(), Error> {
-        self.0
-            .nack(BasicNackOptions {
-                requeue,
-                multiple: false,
-            })
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+        self.0.nack(BasicNackOptions { requeue, multiple: false }).await.map(|_| ()).map_err(unavailable)
     }
 }
 
@@ -358,25 +290,18 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn rabbitmq_broker_passes_the_conformance_suite() {
         crate::conformance::run(|| async {
-            RabbitBroker::connect(options())
-                .await
-                .expect("RabbitMQ reachable") as Arc<dyn Broker>
+            RabbitBroker::connect(options()).await.expect("RabbitMQ reachable") as Arc<dyn Broker>
         })
         .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_malformed_message_is_dead_lettered_and_the_next_one_delivered() {
-        let broker = RabbitBroker::connect(options())
-            .await
-            .expect("RabbitMQ reachable");
+        let broker = RabbitBroker::connect(options()).await.expect("RabbitMQ reachable");
         let q = QueueKey::new("malformed", Default::default());
         let good = crate::conformance::order(&q, 7);
         let mut consumer = broker.consume(&q, 4).await.expect("consume");
-        let channel = broker
-            .with_link(|l| Ok(l.publisher.clone()))
-            .await
-            .expect("link");
+        let channel = broker.with_link(|l| Ok(l.publisher.clone())).await.expect("link");
         channel
             .basic_publish(
                 "".into(),
@@ -395,26 +320,16 @@ mod tests {
             .expect("in time")
             .expect("open")
             .expect("ok");
-        assert_eq!(
-            d.order, good,
-            "the malformed message was skipped, not delivered"
-        );
+        assert_eq!(d.order, good, "the malformed message was skipped, not delivered");
         d.ack().await.expect("ack");
         let dead = channel
             .queue_declare(
                 broker.dead_letter_queue().as_str().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
+                QueueDeclareOptions { passive: true, ..Default::default() },
                 FieldTable::default(),
             )
             .await
             .expect("dead-letter queue exists");
-        assert_eq!(
-            dead.message_count(),
-            1,
-            "the malformed message is kept for inspection"
-        );
+        assert_eq!(dead.message_count(), 1, "the malformed message is kept for inspection");
     }
 }

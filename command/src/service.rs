@@ -28,57 +28,36 @@ pub struct Service {
 }
 
 fn meta(actor: &str, graph: GraphId) -> EventMeta {
-    EventMeta {
-        actor: Some(actor.to_string()),
-        correlation_id: Some(graph.0),
-        ..Default::default()
-    }
+    EventMeta { actor: Some(actor.to_string()), correlation_id: Some(graph.0), ..Default::default() }
 }
 
 impl Service {
     /// A command service appending to `ledger`, knowing handlers from `registry`.
     pub fn new(ledger: Arc<dyn Ledger>, registry: Arc<dyn Registry>, limits: Limits) -> Self {
-        Self {
-            ledger,
-            registry,
-            limits,
-        }
+        Self { ledger, registry, limits }
     }
 
     /// Validates `spec` and appends `GraphSubmitted` with the roots' `TaskPending`, atomically.
     #[instrument(skip_all, fields(actor, tasks = spec.tasks.len()))]
     pub async fn submit(&self, spec: GraphSpec, actor: &str) -> Result<Submitted, Error> {
-        let known: HashSet<String> = self
-            .registry
-            .workers()
-            .await?
-            .into_iter()
-            .flat_map(|w| w.handlers.into_iter().map(|h| h.name))
-            .collect();
+        let known: HashSet<String> =
+            self.registry.workers().await?.into_iter().flat_map(|w| w.handlers.into_iter().map(|h| h.name)).collect();
         let found = problems(&spec, &self.limits, &|name| known.contains(name));
         if !found.is_empty() {
             return Err(Error::Rejected(found.join("; ")));
         }
         let spec = spec.normalized();
-        let spec_hash =
-            hash::sha256_hex(&serde_json::to_value(&spec).expect("specs always serialise"));
+        let spec_hash = hash::sha256_hex(&serde_json::to_value(&spec).expect("specs always serialise"));
         let graph_id = match &spec.idempotency_key {
             Some(key) => GraphId::for_idempotency_key(actor, key),
             None => GraphId::new(),
         };
         let has_predecessor: HashSet<&str> = spec.edges.iter().map(|e| e.to.as_str()).collect();
         let mut requests = Vec::with_capacity(1 + spec.tasks.len());
-        for task in spec
-            .tasks
-            .iter()
-            .filter(|t| !has_predecessor.contains(t.key.as_str()))
-        {
+        for task in spec.tasks.iter().filter(|t| !has_predecessor.contains(t.key.as_str())) {
             let id = TaskId::derive(graph_id, &task.key);
             let pending = EventData::pending(task, task.args.clone());
-            requests.push(AppendRequest::new(
-                0,
-                vec![NewEvent::task(graph_id, id, pending, meta(actor, graph_id))],
-            ));
+            requests.push(AppendRequest::new(0, vec![NewEvent::task(graph_id, id, pending, meta(actor, graph_id))]));
         }
         let submitted = EventData::GraphSubmitted {
             spec: spec.clone(),
@@ -86,76 +65,44 @@ impl Service {
             submitter: actor.to_string(),
             idempotency_key: spec.idempotency_key.clone(),
         };
-        requests.insert(
-            0,
-            AppendRequest::new(
-                0,
-                vec![NewEvent::graph(graph_id, submitted, meta(actor, graph_id))],
-            ),
-        );
+        requests.insert(0, AppendRequest::new(0, vec![NewEvent::graph(graph_id, submitted, meta(actor, graph_id))]));
         match self.ledger.append_all(requests).await {
             Ok(_) => {
                 info!(graph_id = %graph_id, actor, tasks = spec.tasks.len(), "graph submitted");
-                Ok(Submitted {
-                    graph_id,
-                    duplicate: false,
-                })
+                Ok(Submitted { graph_id, duplicate: false })
             }
             Err(e) if e.is_conflict() && spec.idempotency_key.is_some() => {
-                self.existing(
-                    graph_id,
-                    &spec_hash,
-                    spec.idempotency_key.as_deref().unwrap_or_default(),
-                )
-                .await
+                self.existing(graph_id, &spec_hash, spec.idempotency_key.as_deref().unwrap_or_default()).await
             }
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn existing(
-        &self,
-        graph_id: GraphId,
-        spec_hash: &str,
-        key: &str,
-    ) -> Result<Submitted, Error> {
+    async fn existing(&self, graph_id: GraphId, spec_hash: &str, key: &str) -> Result<Submitted, Error> {
         let first = self.ledger.read_stream(&graph_id.stream(), 1).await?;
         match first.first().map(|e| &e.data) {
             Some(EventData::GraphSubmitted { spec_hash: h, .. }) if h == spec_hash => {
-                Ok(Submitted {
-                    graph_id,
-                    duplicate: true,
-                })
+                Ok(Submitted { graph_id, duplicate: true })
             }
             Some(_) => Err(Error::Rejected(format!(
                 "idempotency key `{key}` was already used for a different graph ({graph_id}); use a new key"
             ))),
-            None => Err(Error::Unavailable(
-                "the ledger reported a conflict on an empty stream".into(),
-            )),
+            None => Err(Error::Unavailable("the ledger reported a conflict on an empty stream".into())),
         }
     }
 
     /// Appends `GraphCancelRequested`; the projector then cancels every unfinished task.
     /// Cancelling a run whose cancellation is already requested is a no-op.
     #[instrument(skip_all, fields(graph_id = %graph_id, actor))]
-    pub async fn cancel(
-        &self,
-        graph_id: GraphId,
-        actor: &str,
-        reason: Option<String>,
-    ) -> Result<(), Error> {
+    pub async fn cancel(&self, graph_id: GraphId, actor: &str, reason: Option<String>) -> Result<(), Error> {
         for _ in 0..5 {
             let events = self.ledger.read_stream(&graph_id.stream(), 1).await?;
             if events.is_empty() {
                 return Err(Error::NotFound(graph_id.to_string()));
             }
-            let state = events.iter().fold(GraphState::Running, |st, e| {
-                GraphState::after(e.event_type()).unwrap_or(st)
-            });
-            let requested = events
-                .iter()
-                .any(|e| matches!(e.data, EventData::GraphCancelRequested { .. }));
+            let state =
+                events.iter().fold(GraphState::Running, |st, e| GraphState::after(e.event_type()).unwrap_or(st));
+            let requested = events.iter().any(|e| matches!(e.data, EventData::GraphCancelRequested { .. }));
             if state == GraphState::Cancelled || (requested && state == GraphState::Running) {
                 return Ok(()); // already cancelled or being cancelled: repeating is a no-op
             }
@@ -167,16 +114,10 @@ impl Service {
             }
             let event = NewEvent::graph(
                 graph_id,
-                EventData::GraphCancelRequested {
-                    reason: reason.clone(),
-                },
+                EventData::GraphCancelRequested { reason: reason.clone() },
                 meta(actor, graph_id),
             );
-            match self
-                .ledger
-                .append(AppendRequest::new(events.len() as u64, vec![event]))
-                .await
-            {
+            match self.ledger.append(AppendRequest::new(events.len() as u64, vec![event])).await {
                 Ok(_) => {
                     info!(graph_id = %graph_id, actor, "graph cancellation requested");
                     return Ok(());
@@ -185,9 +126,7 @@ impl Service {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(Error::Unavailable(format!(
-            "graph {graph_id} kept changing; try again"
-        )))
+        Err(Error::Unavailable(format!("graph {graph_id} kept changing; try again")))
     }
 }
 

@@ -60,8 +60,12 @@ pub struct Server {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Backend {
-    /// `sqlite://PATH`, `memory://`, `local://`, … (empty: the embedded default).
+    /// `sqlite://PATH`, `memory://`, `mongodb://…` (ledger); `local://`, `amqp://…` (broker);
+    /// `local://`, `redis://…` (coord). Empty ledger: the embedded default.
     pub uri: String,
+    /// The MongoDB database (ledger), or the prefix of queue names (broker) or keys (coord).
+    #[serde(default)]
+    pub namespace: String,
 }
 
 /// One user.
@@ -129,45 +133,27 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("./aurora-data"),
-            server: Server {
-                listen: "127.0.0.1:4332".into(),
-            },
-            ledger: Backend { uri: String::new() },
-            broker: Backend {
-                uri: "local://".into(),
-            },
-            coord: Backend {
-                uri: "local://".into(),
-            },
-            auth: Auth {
-                users: Vec::new(),
-                token_ttl_secs: 24 * 3600,
-            },
-            worker: Worker {
-                enabled: true,
-                labels: BTreeMap::new(),
-                slots: 16,
-                grace_secs: 10,
-            },
-            projector: Projector {
-                schedule_to_start_secs: 300,
-                batch_max: 1000,
-            },
-            log: Log {
-                format: "text".into(),
-                level: "info".into(),
-            },
+            server: Server { listen: "127.0.0.1:4332".into() },
+            ledger: Backend { uri: String::new(), namespace: "aurora".into() },
+            broker: Backend { uri: "local://".into(), namespace: String::new() },
+            coord: Backend { uri: "local://".into(), namespace: "aurora".into() },
+            auth: Auth { users: Vec::new(), token_ttl_secs: 24 * 3600 },
+            worker: Worker { enabled: true, labels: BTreeMap::new(), slots: 16, grace_secs: 10 },
+            projector: Projector { schedule_to_start_secs: 300, batch_max: 1000 },
+            log: Log { format: "text".into(), level: "info".into() },
         }
     }
 }
 
-/// Where the embedded ledger is, resolved from `ledger.uri` and `data_dir`.
+/// Where the ledger is, resolved from `ledger.uri` and `data_dir`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LedgerLocation {
     /// A SQLite file.
     Sqlite(PathBuf),
     /// A scratch ledger that lives as long as the process.
     Memory,
+    /// A MongoDB deployment (URI) and database; read models live in the same database.
+    Mongo(String, String),
 }
 
 impl Config {
@@ -176,18 +162,26 @@ impl Config {
         match self.ledger.uri.as_str() {
             "" => LedgerLocation::Sqlite(self.data_dir.join("ledger.sqlite")),
             "memory://" => LedgerLocation::Memory,
-            uri => {
-                LedgerLocation::Sqlite(PathBuf::from(uri.strip_prefix("sqlite://").unwrap_or(uri)))
+            uri if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") => {
+                LedgerLocation::Mongo(uri.to_string(), self.ledger.namespace.clone())
             }
+            uri => LedgerLocation::Sqlite(PathBuf::from(uri.strip_prefix("sqlite://").unwrap_or(uri))),
         }
     }
 
-    /// The read-model store's file (beside the ledger), or `None` for an in-memory ledger.
+    /// The read-model store's file (beside a SQLite ledger); `None` otherwise.
     pub fn read_store_path(&self) -> Option<PathBuf> {
         match self.ledger_location() {
             LedgerLocation::Sqlite(p) => Some(p.with_file_name("read-models.sqlite")),
-            LedgerLocation::Memory => None,
+            LedgerLocation::Memory | LedgerLocation::Mongo(..) => None,
         }
+    }
+
+    /// Whether every backend can be shared between processes (what the separate roles need).
+    pub fn is_distributed(&self) -> bool {
+        matches!(self.ledger_location(), LedgerLocation::Mongo(..))
+            && self.broker.uri.starts_with("amqp")
+            && self.coord.uri.starts_with("redis")
     }
 
     /// The configuration as TOML (`aurora config dump`).

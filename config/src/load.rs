@@ -16,10 +16,7 @@ pub fn load(
     let mut fig = Figment::from(Serialized::defaults(Config::default()));
     if let Some(path) = file {
         if !path.exists() {
-            return Err(Error::Read(format!(
-                "config file {} does not exist",
-                path.display()
-            )));
+            return Err(Error::Read(format!("config file {} does not exist", path.display())));
         }
         fig = fig.merge(Toml::file(path));
     }
@@ -38,11 +35,7 @@ pub fn load(
     fig = fig.merge(Serialized::defaults(nest(overrides)?));
     let config: Config = fig.extract().map_err(|e| Error::Read(e.to_string()))?;
     let problems = crate::validate::problems(&config);
-    if problems.is_empty() {
-        Ok(config)
-    } else {
-        Err(Error::Invalid(problems))
-    }
+    if problems.is_empty() { Ok(config) } else { Err(Error::Invalid(problems)) }
 }
 
 const TOP_LEVEL: &[&str] = &["data_dir"];
@@ -52,13 +45,9 @@ pub fn parse_overrides(items: &[String]) -> Result<Vec<(String, String)>, Error>
     items
         .iter()
         .map(|s| {
-            s.split_once('=')
-                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
-                .ok_or_else(|| {
-                    Error::Read(format!(
-                        "override `{s}` must look like key=value, e.g. server.listen=0.0.0.0:4332"
-                    ))
-                })
+            s.split_once('=').map(|(k, v)| (k.trim().to_string(), v.to_string())).ok_or_else(|| {
+                Error::Read(format!("override `{s}` must look like key=value, e.g. server.listen=0.0.0.0:4332"))
+            })
         })
         .collect()
 }
@@ -75,14 +64,10 @@ fn nest(pairs: &[(String, String)]) -> Result<toml::Table, Error> {
         let parts: Vec<&str> = key.split('.').collect();
         let mut table = &mut root;
         for part in &parts[..parts.len() - 1] {
-            let entry = table
-                .entry(part.to_string())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            table = entry.as_table_mut().ok_or_else(|| {
-                Error::Read(format!(
-                    "`{key}` sets a field inside `{part}`, which is not a section"
-                ))
-            })?;
+            let entry = table.entry(part.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            table = entry
+                .as_table_mut()
+                .ok_or_else(|| Error::Read(format!("`{key}` sets a field inside `{part}`, which is not a section")))?;
         }
         table.insert(parts[parts.len() - 1].to_string(), value);
     }
@@ -94,10 +79,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -105,11 +87,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("aurora-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let file = dir.join("a.toml");
-        std::fs::write(
-            &file,
-            "[server]\nlisten = \"127.0.0.1:1\"\n[worker]\nslots = 4\n",
-        )
-        .expect("write");
+        std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:1\"\n[worker]\nslots = 4\n").expect("write");
         let c = load(
             Some(&file),
             env(&[
@@ -152,8 +130,7 @@ mod tests {
         for entry in std::fs::read_dir(&dir).expect("config/examples exists") {
             let path = entry.expect("entry").path();
             if path.extension().is_some_and(|e| e == "toml") {
-                load(Some(&path), Vec::new(), &[])
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                load(Some(&path), Vec::new(), &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 seen += 1;
             }
         }
@@ -161,10 +138,31 @@ mod tests {
     }
 
     #[test]
+    fn backends_are_chosen_by_uri_scheme() {
+        let c = load(None, Vec::new(), &[]).expect("defaults");
+        assert_eq!(c.ledger_location(), crate::LedgerLocation::Sqlite("./aurora-data/ledger.sqlite".into()));
+        assert!(!c.is_distributed());
+        let set = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let d = load(
+            None,
+            Vec::new(),
+            &[
+                set("ledger.uri", "mongodb://db:27017/?replicaSet=rs0"),
+                set("broker.uri", "amqp://guest:guest@mq:5672/%2f"),
+                set("coord.uri", "redis://cache:6379/0"),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(
+            d.ledger_location(),
+            crate::LedgerLocation::Mongo("mongodb://db:27017/?replicaSet=rs0".into(), "aurora".into())
+        );
+        assert!(d.is_distributed());
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
-        let err = load(None, env(&[("AURORA_SERVER__LISTN", "x")]), &[])
-            .unwrap_err()
-            .to_string();
+        let err = load(None, env(&[("AURORA_SERVER__LISTN", "x")]), &[]).unwrap_err().to_string();
         assert!(err.contains("listn"), "{err}");
     }
 }

@@ -47,12 +47,7 @@ pub struct Lease {
 #[async_trait]
 pub trait Leases: Send + Sync + 'static {
     /// Takes the lease if it is free or expired; `None` if someone else holds it.
-    async fn acquire(
-        &self,
-        name: &str,
-        holder: &str,
-        ttl: Duration,
-    ) -> Result<Option<Lease>, Error>;
+    async fn acquire(&self, name: &str, holder: &str, ttl: Duration) -> Result<Option<Lease>, Error>;
     /// Extends a held lease; `false` if it is no longer ours.
     async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<bool, Error>;
     /// Gives the lease up.

@@ -28,10 +28,7 @@ pub struct LocalCoord {
 
 impl Default for LocalCoord {
     fn default() -> Self {
-        Self {
-            state: Mutex::default(),
-            queue_added: broadcast::channel(256).0,
-        }
+        Self { state: Mutex::default(), queue_added: broadcast::channel(256).0 }
     }
 }
 
@@ -48,12 +45,7 @@ impl LocalCoord {
 
 #[async_trait]
 impl Leases for LocalCoord {
-    async fn acquire(
-        &self,
-        name: &str,
-        holder: &str,
-        ttl: Duration,
-    ) -> Result<Option<Lease>, Error> {
+    async fn acquire(&self, name: &str, holder: &str, ttl: Duration) -> Result<Option<Lease>, Error> {
         let mut s = self.lock();
         let now = Instant::now();
         if let Some((held, until)) = s.leases.get(name)
@@ -71,13 +63,8 @@ impl Leases for LocalCoord {
         }
         let token = s.tokens.entry(name.to_string()).or_insert(0);
         *token += 1;
-        let lease = Lease {
-            name: name.to_string(),
-            holder: holder.to_string(),
-            token: *token,
-        };
-        s.leases
-            .insert(name.to_string(), (lease.clone(), now + ttl));
+        let lease = Lease { name: name.to_string(), holder: holder.to_string(), token: *token };
+        s.leases.insert(name.to_string(), (lease.clone(), now + ttl));
         Ok(Some(lease))
     }
 
@@ -95,10 +82,7 @@ impl Leases for LocalCoord {
 
     async fn release(&self, lease: &Lease) -> Result<(), Error> {
         let mut s = self.lock();
-        if s.leases
-            .get(&lease.name)
-            .is_some_and(|(held, _)| held == lease)
-        {
+        if s.leases.get(&lease.name).is_some_and(|(held, _)| held == lease) {
             s.leases.remove(&lease.name);
         }
         Ok(())
@@ -109,9 +93,7 @@ impl Leases for LocalCoord {
 impl Registry for LocalCoord {
     async fn heartbeat(&self, mut worker: WorkerInfo, ttl: Duration) -> Result<(), Error> {
         worker.last_seen_at = Utc::now();
-        self.lock()
-            .workers
-            .insert(worker.id.clone(), (worker, Instant::now() + ttl));
+        self.lock().workers.insert(worker.id.clone(), (worker, Instant::now() + ttl));
         Ok(())
     }
 

@@ -58,18 +58,9 @@ impl RedisCoord {
         let client = redis::Client::open(url).map_err(unavailable)?;
         let conn = client.get_connection_manager().await.map_err(unavailable)?;
         let (queue_added, _) = broadcast::channel(256);
-        let me = Self {
-            conn,
-            prefix: prefix.to_string(),
-            queue_added,
-        };
+        let me = Self { conn, prefix: prefix.to_string(), queue_added };
         let (subscribed, ready) = tokio::sync::oneshot::channel();
-        tokio::spawn(listen_for_queues(
-            client,
-            me.key("queue-added"),
-            me.queue_added.downgrade(),
-            subscribed,
-        ));
+        tokio::spawn(listen_for_queues(client, me.key("queue-added"), me.queue_added.downgrade(), subscribed));
         // Announcements made after `connect` returns must reach this process's listeners.
         tokio::time::timeout(Duration::from_secs(10), ready)
             .await
@@ -135,12 +126,7 @@ fn ms(d: Duration) -> u64 {
 
 #[async_trait]
 impl Leases for RedisCoord {
-    async fn acquire(
-        &self,
-        name: &str,
-        holder: &str,
-        ttl: Duration,
-    ) -> Result<Option<Lease>, Error> {
+    async fn acquire(&self, name: &str, holder: &str, ttl: Duration) -> Result<Option<Lease>, Error> {
         let token: i64 = redis::Script::new(ACQUIRE)
             .key(self.key(&format!("lease:{name}")))
             .key(self.key(&format!("lease-token:{name}")))
@@ -149,11 +135,7 @@ impl Leases for RedisCoord {
             .invoke_async(&mut self.conn())
             .await
             .map_err(unavailable)?;
-        Ok((token > 0).then(|| Lease {
-            name: name.to_string(),
-            holder: holder.to_string(),
-            token: token as u64,
-        }))
+        Ok((token > 0).then(|| Lease { name: name.to_string(), holder: holder.to_string(), token: token as u64 }))
     }
 
     async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<bool, Error> {
@@ -215,23 +197,14 @@ impl Registry for RedisCoord {
 
     async fn workers(&self) -> Result<Vec<WorkerInfo>, Error> {
         let mut conn = self.conn();
-        let ids: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(self.key("workers"))
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let ids: Vec<String> =
+            redis::cmd("SMEMBERS").arg(self.key("workers")).query_async(&mut conn).await.map_err(unavailable)?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<String> = ids
-            .iter()
-            .map(|id| self.key(&format!("worker:{id}")))
-            .collect();
-        let docs: Vec<Option<String>> = redis::cmd("MGET")
-            .arg(&keys)
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let keys: Vec<String> = ids.iter().map(|id| self.key(&format!("worker:{id}"))).collect();
+        let docs: Vec<Option<String>> =
+            redis::cmd("MGET").arg(&keys).query_async(&mut conn).await.map_err(unavailable)?;
         let mut out = Vec::new();
         let mut gone = Vec::new();
         for (id, doc) in ids.into_iter().zip(docs) {
@@ -241,11 +214,7 @@ impl Registry for RedisCoord {
             }
         }
         if !gone.is_empty() {
-            let _: Result<(), _> = redis::cmd("SREM")
-                .arg(self.key("workers"))
-                .arg(&gone)
-                .query_async(&mut conn)
-                .await;
+            let _: Result<(), _> = redis::cmd("SREM").arg(self.key("workers")).arg(&gone).query_async(&mut conn).await;
         }
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
@@ -254,12 +223,8 @@ impl Registry for RedisCoord {
     async fn add_queue(&self, queue: &QueueKey) -> Result<(), Error> {
         let json = serde_json::to_string(queue).map_err(unavailable)?;
         let mut conn = self.conn();
-        let added: i64 = redis::cmd("SADD")
-            .arg(self.key("queues"))
-            .arg(&json)
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let added: i64 =
+            redis::cmd("SADD").arg(self.key("queues")).arg(&json).query_async(&mut conn).await.map_err(unavailable)?;
         if added == 1 {
             let _: i64 = redis::cmd("PUBLISH")
                 .arg(self.key("queue-added"))
@@ -272,15 +237,9 @@ impl Registry for RedisCoord {
     }
 
     async fn queues(&self) -> Result<Vec<QueueKey>, Error> {
-        let docs: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(self.key("queues"))
-            .query_async(&mut self.conn())
-            .await
-            .map_err(unavailable)?;
-        let mut out: Vec<QueueKey> = docs
-            .iter()
-            .filter_map(|d| serde_json::from_str(d).ok())
-            .collect();
+        let docs: Vec<String> =
+            redis::cmd("SMEMBERS").arg(self.key("queues")).query_async(&mut self.conn()).await.map_err(unavailable)?;
+        let mut out: Vec<QueueKey> = docs.iter().filter_map(|d| serde_json::from_str(d).ok()).collect();
         out.sort();
         Ok(out)
     }
@@ -311,9 +270,7 @@ impl Sessions for RedisCoord {
             .query_async(&mut self.conn())
             .await
             .map_err(unavailable)?;
-        Ok(doc
-            .and_then(|d| serde_json::from_str::<Session>(&d).ok())
-            .filter(|s| s.expires_at > chrono::Utc::now()))
+        Ok(doc.and_then(|d| serde_json::from_str::<Session>(&d).ok()).filter(|s| s.expires_at > chrono::Utc::now()))
     }
 
     async fn revoke(&self, token_hash: &str) -> Result<(), Error> {
@@ -331,19 +288,14 @@ mod tests {
     use std::sync::Arc;
 
     fn url() -> String {
-        std::env::var("AURORA_TEST_REDIS_URL")
-            .expect("service tests need AURORA_TEST_REDIS_URL (scripts/test sets it)")
+        std::env::var("AURORA_TEST_REDIS_URL").expect("service tests need AURORA_TEST_REDIS_URL (scripts/test sets it)")
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn redis_coord_passes_the_conformance_suite() {
         crate::conformance::run(|| async {
             let prefix = format!("aurora-test-{}", uuid::Uuid::now_v7().simple());
-            Arc::new(
-                RedisCoord::connect(&url(), &prefix)
-                    .await
-                    .expect("redis reachable"),
-            )
+            Arc::new(RedisCoord::connect(&url(), &prefix).await.expect("redis reachable"))
         })
         .await;
     }
@@ -359,16 +311,8 @@ mod tests {
             expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
         };
         a.put("h", s.clone()).await.expect("put");
-        assert_eq!(
-            b.get("h").await.expect("get"),
-            Some(s),
-            "a token from one gateway works on another"
-        );
+        assert_eq!(b.get("h").await.expect("get"), Some(s), "a token from one gateway works on another");
         b.revoke("h").await.expect("revoke");
-        assert_eq!(
-            a.get("h").await.expect("get"),
-            None,
-            "logout revokes it everywhere"
-        );
+        assert_eq!(a.get("h").await.expect("get"), None, "logout revokes it everywhere");
     }
 }

@@ -12,12 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 fn started(g: GraphId, t: TaskId, attempt: u32) -> NewEvent {
-    NewEvent::task(
-        g,
-        t,
-        EventData::TaskStarted { attempt },
-        EventMeta::default(),
-    )
+    NewEvent::task(g, t, EventData::TaskStarted { attempt }, EventMeta::default())
 }
 
 /// Appends `n` events to a fresh task stream and returns them.
@@ -25,10 +20,7 @@ pub async fn append_started(ledger: &dyn Ledger, n: u32) -> Vec<Event> {
     let g = GraphId::new();
     let t = TaskId::derive(g, "t");
     let events = (1..=n).map(|i| started(g, t, i)).collect();
-    ledger
-        .append(AppendRequest::new(0, events))
-        .await
-        .expect("append to a new stream")
+    ledger.append(AppendRequest::new(0, events)).await.expect("append to a new stream")
 }
 
 /// Runs every case against fresh ledgers made by `make`.
@@ -48,35 +40,16 @@ where
 
 async fn versions_positions_and_chain(ledger: Arc<dyn Ledger>) {
     let events = append_started(ledger.as_ref(), 3).await;
-    assert_eq!(
-        events.iter().map(|e| e.version).collect::<Vec<_>>(),
-        vec![1, 2, 3]
-    );
-    assert!(
-        events.windows(2).all(|w| w[0].position < w[1].position),
-        "positions increase"
-    );
+    assert_eq!(events.iter().map(|e| e.version).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert!(events.windows(2).all(|w| w[0].position < w[1].position), "positions increase");
     verify_chain(&events).expect("a fresh stream verifies");
     let more = ledger
-        .append(AppendRequest::new(
-            3,
-            vec![started(
-                events[0].graph_id,
-                events[0].task_id.expect("task"),
-                4,
-            )],
-        ))
+        .append(AppendRequest::new(3, vec![started(events[0].graph_id, events[0].task_id.expect("task"), 4)]))
         .await
         .expect("append at the head");
     assert_eq!(more[0].version, 4);
-    assert_eq!(
-        more[0].prev_hash, events[2].hash,
-        "the chain continues across appends"
-    );
-    let all = ledger
-        .read_stream(&events[0].stream, 1)
-        .await
-        .expect("read");
+    assert_eq!(more[0].prev_hash, events[2].hash, "the chain continues across appends");
+    let all = ledger.read_stream(&events[0].stream, 1).await.expect("read");
     verify_chain(&all).expect("the whole stream verifies");
     assert_eq!(ledger.head().await.expect("head"), more[0].position);
 }
@@ -85,27 +58,10 @@ async fn conflicts_write_nothing(ledger: Arc<dyn Ledger>) {
     let events = append_started(ledger.as_ref(), 2).await;
     let (g, t) = (events[0].graph_id, events[0].task_id.expect("task"));
     for expected in [0, 1, 3] {
-        let err = ledger
-            .append(AppendRequest::new(expected, vec![started(g, t, 9)]))
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err,
-            Error::Conflict {
-                stream: t.stream(),
-                expected,
-                actual: 2
-            }
-        );
+        let err = ledger.append(AppendRequest::new(expected, vec![started(g, t, 9)])).await.unwrap_err();
+        assert_eq!(err, Error::Conflict { stream: t.stream(), expected, actual: 2 });
     }
-    assert_eq!(
-        ledger
-            .read_stream(&t.stream(), 1)
-            .await
-            .expect("read")
-            .len(),
-        2
-    );
+    assert_eq!(ledger.read_stream(&t.stream(), 1).await.expect("read").len(), 2);
 }
 
 async fn multi_stream_appends_are_atomic(ledger: Arc<dyn Ledger>) {
@@ -117,14 +73,7 @@ async fn multi_stream_appends_are_atomic(ledger: Arc<dyn Ledger>) {
         AppendRequest::new(0, vec![started(g, existing[0].task_id.expect("task"), 1)]), // conflicts
     ];
     assert!(ledger.append_all(batch).await.unwrap_err().is_conflict());
-    assert!(
-        ledger
-            .read_stream(&fresh.stream(), 1)
-            .await
-            .expect("read")
-            .is_empty(),
-        "nothing of a failed batch"
-    );
+    assert!(ledger.read_stream(&fresh.stream(), 1).await.expect("read").is_empty(), "nothing of a failed batch");
     let ok = ledger
         .append_all(vec![
             AppendRequest::new(0, vec![started(g, fresh, 1)]),
@@ -140,34 +89,21 @@ async fn racing_appends_have_one_winner(ledger: Arc<dyn Ledger>) {
     let t = TaskId::derive(g, "race");
     let attempts = (0..16).map(|i| {
         let ledger = ledger.clone();
-        tokio::spawn(async move {
-            ledger
-                .append(AppendRequest::new(0, vec![started(g, t, i)]))
-                .await
-        })
+        tokio::spawn(async move { ledger.append(AppendRequest::new(0, vec![started(g, t, i)])).await })
     });
     let results = futures::future::join_all(attempts).await;
     let wins = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
-    let conflicts = results
-        .iter()
-        .filter(|r| matches!(r, Ok(Err(e)) if e.is_conflict()))
-        .count();
+    let conflicts = results.iter().filter(|r| matches!(r, Ok(Err(e)) if e.is_conflict())).count();
     assert_eq!((wins, conflicts), (1, 15));
     // Many streams at once (group commit) all succeed.
     let many = (0..200).map(|i| {
         let ledger = ledger.clone();
         tokio::spawn(async move {
-            ledger
-                .append(AppendRequest::new(
-                    0,
-                    vec![started(g, TaskId::derive(g, &format!("m{i}")), 1)],
-                ))
-                .await
+            ledger.append(AppendRequest::new(0, vec![started(g, TaskId::derive(g, &format!("m{i}")), 1)])).await
         })
     });
     for r in futures::future::join_all(many).await {
-        r.expect("join")
-            .expect("independent streams never conflict");
+        r.expect("join").expect("independent streams never conflict");
     }
 }
 
@@ -175,30 +111,15 @@ async fn reads_by_stream_graph_and_position(ledger: Arc<dyn Ledger>) {
     let g = GraphId::new();
     let other = append_started(ledger.as_ref(), 2).await;
     let (a, b) = (TaskId::derive(g, "a"), TaskId::derive(g, "b"));
-    ledger
-        .append(AppendRequest::new(
-            0,
-            vec![started(g, a, 1), started(g, a, 2)],
-        ))
-        .await
-        .expect("a");
-    ledger
-        .append(AppendRequest::new(0, vec![started(g, b, 1)]))
-        .await
-        .expect("b");
-    ledger
-        .append(AppendRequest::new(2, vec![started(g, a, 3)]))
-        .await
-        .expect("a again");
+    ledger.append(AppendRequest::new(0, vec![started(g, a, 1), started(g, a, 2)])).await.expect("a");
+    ledger.append(AppendRequest::new(0, vec![started(g, b, 1)])).await.expect("b");
+    ledger.append(AppendRequest::new(2, vec![started(g, a, 3)])).await.expect("a again");
     let graph = ledger.read_graph(g).await.expect("graph");
     assert_eq!(graph.len(), 4);
     assert!(graph.iter().all(|e| e.graph_id == g));
     assert!(graph.windows(2).all(|w| w[0].position < w[1].position));
     let tail = ledger.read_stream(&a.stream(), 2).await.expect("tail");
-    assert_eq!(
-        tail.iter().map(|e| e.version).collect::<Vec<_>>(),
-        vec![2, 3]
-    );
+    assert_eq!(tail.iter().map(|e| e.version).collect::<Vec<_>>(), vec![2, 3]);
     let after_other = ledger.read_from(other[1].position, 2).await.expect("page");
     assert_eq!(after_other.len(), 2, "limit is honoured");
     assert_eq!(after_other[0].graph_id, g);
@@ -209,10 +130,7 @@ async fn subscriptions_have_no_gap_and_no_duplicate(ledger: Arc<dyn Ledger>) {
     let g = GraphId::new();
     for i in 0..5 {
         ledger
-            .append(AppendRequest::new(
-                0,
-                vec![started(g, TaskId::derive(g, &format!("h{i}")), 1)],
-            ))
+            .append(AppendRequest::new(0, vec![started(g, TaskId::derive(g, &format!("h{i}")), 1)]))
             .await
             .expect("h");
     }
@@ -223,16 +141,9 @@ async fn subscriptions_have_no_gap_and_no_duplicate(ledger: Arc<dyn Ledger>) {
         tokio::spawn(async move {
             for i in 0..50 {
                 let other = GraphId::new();
-                let (gg, key) = if i % 2 == 0 {
-                    (g, format!("l{i}"))
-                } else {
-                    (other, "x".to_string())
-                };
+                let (gg, key) = if i % 2 == 0 { (g, format!("l{i}")) } else { (other, "x".to_string()) };
                 ledger
-                    .append(AppendRequest::new(
-                        0,
-                        vec![started(gg, TaskId::derive(gg, &key), 1)],
-                    ))
+                    .append(AppendRequest::new(0, vec![started(gg, TaskId::derive(gg, &key), 1)]))
                     .await
                     .expect("live");
             }
@@ -263,26 +174,12 @@ async fn subscriptions_have_no_gap_and_no_duplicate(ledger: Arc<dyn Ledger>) {
 
 async fn malformed_requests_are_refused(ledger: Arc<dyn Ledger>) {
     let g = GraphId::new();
-    let err = ledger
-        .append(AppendRequest {
-            stream: g.stream(),
-            expected: 0,
-            events: vec![],
-        })
-        .await
-        .unwrap_err();
+    let err = ledger.append(AppendRequest { stream: g.stream(), expected: 0, events: vec![] }).await.unwrap_err();
     assert!(matches!(err, Error::Invalid(_)), "{err}");
     let t = TaskId::derive(g, "t");
     let err = ledger
-        .append(AppendRequest {
-            stream: g.stream(),
-            expected: 0,
-            events: vec![started(g, t, 1)],
-        })
+        .append(AppendRequest { stream: g.stream(), expected: 0, events: vec![started(g, t, 1)] })
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, Error::Invalid(_)),
-        "an event for another stream: {err}"
-    );
+    assert!(matches!(err, Error::Invalid(_)), "an event for another stream: {err}");
 }

@@ -35,15 +35,8 @@ pub struct AppendRequest {
 impl AppendRequest {
     /// An append of `events` to the stream of the first event.
     pub fn new(expected: u64, events: Vec<NewEvent>) -> Self {
-        let stream = events
-            .first()
-            .map(NewEvent::stream)
-            .unwrap_or_else(|| StreamId(String::new()));
-        Self {
-            stream,
-            expected,
-            events,
-        }
+        let stream = events.first().map(NewEvent::stream).unwrap_or_else(|| StreamId(String::new()));
+        Self { stream, expected, events }
     }
 }
 

@@ -69,16 +69,13 @@ fn from_doc(d: &Document) -> Result<Event, Error> {
     let s = |k: &str| d.get_str(k).map_err(|e| corrupt(k, e));
     let n = |k: &str| d.get_i64(k).map_err(|e| corrupt(k, e));
     let ty = s("type")?;
-    let data: serde_json::Value =
-        serde_json::from_str(s("data")?).map_err(|e| corrupt("data", e))?;
+    let data: serde_json::Value = serde_json::from_str(s("data")?).map_err(|e| corrupt("data", e))?;
     Ok(Event {
         id: s("_id")?.parse().map_err(|e| corrupt("_id", e))?,
         position: n("position")? as u64,
         stream: StreamId(s("stream")?.to_string()),
         version: n("version")? as u64,
-        graph_id: s("graph_id")?
-            .parse::<GraphId>()
-            .map_err(|e| corrupt("graph_id", e))?,
+        graph_id: s("graph_id")?.parse::<GraphId>().map_err(|e| corrupt("graph_id", e))?,
         task_id: match d.get_str("task_id") {
             Ok(t) => Some(t.parse::<TaskId>().map_err(|e| corrupt("task_id", e))?),
             Err(_) => None,
@@ -104,58 +101,29 @@ impl MongoLedger {
         let events: Collection<Document> = db.collection("events");
         let counters: Collection<Document> = db.collection("counters");
         let unique = |keys: Document| {
-            IndexModel::builder()
-                .keys(keys)
-                .options(IndexOptions::builder().unique(true).build())
-                .build()
+            IndexModel::builder().keys(keys).options(IndexOptions::builder().unique(true).build()).build()
         };
+        events.create_index(unique(doc! { "stream": 1, "version": 1 })).await.map_err(unavailable)?;
+        events.create_index(unique(doc! { "position": 1 })).await.map_err(unavailable)?;
         events
-            .create_index(unique(doc! { "stream": 1, "version": 1 }))
-            .await
-            .map_err(unavailable)?;
-        events
-            .create_index(unique(doc! { "position": 1 }))
-            .await
-            .map_err(unavailable)?;
-        events
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! { "graph_id": 1, "position": 1 })
-                    .build(),
-            )
+            .create_index(IndexModel::builder().keys(doc! { "graph_id": 1, "position": 1 }).build())
             .await
             .map_err(unavailable)?;
         let (live, _) = broadcast::channel(1024);
         let (writer, rx) = mpsc::unbounded_channel();
         let (watching, ready) = oneshot::channel();
         tokio::spawn(watch_loop(events.clone(), live.downgrade(), watching));
-        ready
-            .await
-            .map_err(|_| unavailable("the change stream could not be opened"))??;
+        ready.await.map_err(|_| unavailable("the change stream could not be opened"))??;
         tokio::spawn(writer_loop(client, events.clone(), counters, rx));
-        Ok(Arc::new(Self {
-            events,
-            writer,
-            live,
-        }))
+        Ok(Arc::new(Self { events, writer, live }))
     }
 
-    async fn find(
-        &self,
-        filter: Document,
-        sort: Document,
-        limit: Option<i64>,
-    ) -> Result<Vec<Event>, Error> {
+    async fn find(&self, filter: Document, sort: Document, limit: Option<i64>) -> Result<Vec<Event>, Error> {
         let mut find = self.events.find(filter).sort(sort);
         if let Some(l) = limit {
             find = find.limit(l);
         }
-        let docs: Vec<Document> = find
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
+        let docs: Vec<Document> = find.await.map_err(unavailable)?.try_collect().await.map_err(unavailable)?;
         docs.iter().map(from_doc).collect()
     }
 }
@@ -170,9 +138,7 @@ async fn watch_loop(
     let mut ready = Some(ready);
     let mut resume = None;
     loop {
-        let mut watch = events
-            .watch()
-            .pipeline(vec![doc! { "$match": { "operationType": "insert" } }]);
+        let mut watch = events.watch().pipeline(vec![doc! { "$match": { "operationType": "insert" } }]);
         if let Some(token) = resume.clone() {
             watch = watch.resume_after(token);
         }
@@ -256,8 +222,7 @@ async fn writer_loop(
             }
         }
         for ((_, reply), result) in group.into_iter().zip(results) {
-            let _ = reply
-                .send(result.unwrap_or_else(|| Err(unavailable("the append was not attempted"))));
+            let _ = reply.send(result.unwrap_or_else(|| Err(unavailable("the append was not attempted"))));
         }
     }
 }
@@ -274,10 +239,7 @@ impl From<mongodb::error::Error> for CommitError {
             || matches!(*e.kind, mongodb::error::ErrorKind::Write(mongodb::error::WriteFailure::WriteError(ref w)) if w.code == 11000)
             || e.to_string().contains("WriteConflict")
             || e.to_string().contains("E11000");
-        Self {
-            error: unavailable(e),
-            transient,
-        }
+        Self { error: unavailable(e), transient }
     }
 }
 
@@ -294,8 +256,7 @@ async fn commit_group(
     session.start_transaction().await?;
     let now = Utc::now();
     let mut sealed: Vec<(usize, Vec<Event>)> = Vec::new();
-    let mut heads: std::collections::HashMap<String, (u64, String)> =
-        std::collections::HashMap::new();
+    let mut heads: std::collections::HashMap<String, (u64, String)> = std::collections::HashMap::new();
     for (i, (requests, _)) in group.iter().enumerate() {
         if results[i].is_some() {
             continue;
@@ -305,18 +266,11 @@ async fn commit_group(
         let mut staged: Vec<(String, (u64, String))> = Vec::new();
         for req in requests {
             if req.events.is_empty() {
-                outcome = Err(Error::Invalid(format!(
-                    "no events for stream {}",
-                    req.stream
-                )));
+                outcome = Err(Error::Invalid(format!("no events for stream {}", req.stream)));
                 break;
             }
             if let Some(e) = req.events.iter().find(|e| e.stream() != req.stream) {
-                outcome = Err(Error::Invalid(format!(
-                    "event for {} in an append to {}",
-                    e.stream(),
-                    req.stream
-                )));
+                outcome = Err(Error::Invalid(format!("event for {} in an append to {}", e.stream(), req.stream)));
                 break;
             }
             let key = req.stream.0.clone();
@@ -335,20 +289,15 @@ async fn commit_group(
                         .session(&mut session)
                         .await?;
                     match last {
-                        Some(d) => (
-                            d.get_i64("version").unwrap_or(0) as u64,
-                            d.get_str("hash").unwrap_or("").to_string(),
-                        ),
+                        Some(d) => {
+                            (d.get_i64("version").unwrap_or(0) as u64, d.get_str("hash").unwrap_or("").to_string())
+                        }
                         None => (0, String::new()),
                     }
                 }
             };
             if head.0 != req.expected {
-                outcome = Err(Error::Conflict {
-                    stream: req.stream.clone(),
-                    expected: req.expected,
-                    actual: head.0,
-                });
+                outcome = Err(Error::Conflict { stream: req.stream.clone(), expected: req.expected, actual: head.0 });
                 break;
             }
             let mut prev = head.1.clone();
@@ -373,19 +322,13 @@ async fn commit_group(
         return Ok(());
     }
     let counter = counters
-        .find_one_and_update(
-            doc! { "_id": "position" },
-            doc! { "$inc": { "value": total as i64 } },
-        )
+        .find_one_and_update(doc! { "_id": "position" }, doc! { "$inc": { "value": total as i64 } })
         .upsert(true)
         .return_document(ReturnDocument::After)
         .session(&mut session)
         .await?
         .and_then(|d| d.get_i64("value").ok())
-        .ok_or_else(|| CommitError {
-            error: unavailable("the position counter is missing"),
-            transient: true,
-        })?;
+        .ok_or_else(|| CommitError { error: unavailable("the position counter is missing"), transient: true })?;
     let mut position = counter as u64 - total as u64;
     let mut docs = Vec::with_capacity(total);
     for (_, evs) in sealed.iter_mut() {
@@ -410,11 +353,8 @@ impl Ledger for MongoLedger {
             return Ok(Vec::new());
         }
         let (tx, rx) = oneshot::channel();
-        self.writer
-            .send((requests, tx))
-            .map_err(|_| unavailable("the ledger writer has stopped"))?;
-        rx.await
-            .map_err(|_| unavailable("the ledger writer has stopped"))?
+        self.writer.send((requests, tx)).map_err(|_| unavailable("the ledger writer has stopped"))?;
+        rx.await.map_err(|_| unavailable("the ledger writer has stopped"))?
     }
 
     async fn read_stream(&self, stream: &StreamId, from_version: u64) -> Result<Vec<Event>, Error> {
@@ -427,30 +367,15 @@ impl Ledger for MongoLedger {
     }
 
     async fn read_graph(&self, graph: GraphId) -> Result<Vec<Event>, Error> {
-        self.find(
-            doc! { "graph_id": graph.to_string() },
-            doc! { "position": 1 },
-            None,
-        )
-        .await
+        self.find(doc! { "graph_id": graph.to_string() }, doc! { "position": 1 }, None).await
     }
 
     async fn read_from(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
-        self.find(
-            doc! { "position": { "$gt": after as i64 } },
-            doc! { "position": 1 },
-            Some(limit as i64),
-        )
-        .await
+        self.find(doc! { "position": { "$gt": after as i64 } }, doc! { "position": 1 }, Some(limit as i64)).await
     }
 
     async fn head(&self) -> Result<u64, Error> {
-        let last = self
-            .events
-            .find_one(doc! {})
-            .sort(doc! { "position": -1 })
-            .await
-            .map_err(unavailable)?;
+        let last = self.events.find_one(doc! {}).sort(doc! { "position": -1 }).await.map_err(unavailable)?;
         Ok(last.and_then(|d| d.get_i64("position").ok()).unwrap_or(0) as u64)
     }
 
@@ -475,12 +400,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_processes_race_and_see_one_order() {
         let db = format!("aurora_test_{}", uuid::Uuid::now_v7().simple());
-        let a = MongoLedger::connect(&uri(), &db)
-            .await
-            .expect("MongoDB reachable");
-        let b = MongoLedger::connect(&uri(), &db)
-            .await
-            .expect("MongoDB reachable");
+        let a = MongoLedger::connect(&uri(), &db).await.expect("MongoDB reachable");
+        let b = MongoLedger::connect(&uri(), &db).await.expect("MongoDB reachable");
         let mut watcher = subscribe(b.clone(), Scope::All, 0);
         let g = GraphId::new();
         let mut wins = 0;
@@ -490,11 +411,7 @@ mod tests {
                 NewEvent::task(
                     g,
                     t,
-                    EventData::TaskReceived {
-                        attempt: 1,
-                        worker_id: who.into(),
-                        takeover: false,
-                    },
+                    EventData::TaskReceived { attempt: 1, worker_id: who.into(), takeover: false },
                     EventMeta::default(),
                 )
             };
@@ -502,10 +419,7 @@ mod tests {
                 a.append(AppendRequest::new(0, vec![ev("a")])),
                 b.append(AppendRequest::new(0, vec![ev("b")]))
             );
-            assert!(
-                ra.is_ok() != rb.is_ok(),
-                "exactly one of two racing appends wins: {ra:?} / {rb:?}"
-            );
+            assert!(ra.is_ok() != rb.is_ok(), "exactly one of two racing appends wins: {ra:?} / {rb:?}");
             let loser = if ra.is_ok() { rb } else { ra };
             assert!(loser.unwrap_err().is_conflict());
             wins += 1;
@@ -513,20 +427,13 @@ mod tests {
         let mut seen = Vec::new();
         while seen.len() < wins {
             seen.push(
-                tokio::time::timeout(Duration::from_secs(10), watcher.next())
-                    .await
-                    .expect("in time")
-                    .expect("event"),
+                tokio::time::timeout(Duration::from_secs(10), watcher.next()).await.expect("in time").expect("event"),
             );
         }
         let stored = a.read_from(0, 1000).await.expect("read");
         assert_eq!(seen, stored, "one order, seen the same from both processes");
         let positions: Vec<u64> = stored.iter().map(|e| e.position).collect();
-        assert_eq!(
-            positions,
-            (1..=wins as u64).collect::<Vec<_>>(),
-            "positions are gap-free in commit order"
-        );
+        assert_eq!(positions, (1..=wins as u64).collect::<Vec<_>>(), "positions are gap-free in commit order");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -537,9 +444,7 @@ mod tests {
             let uri = uri.clone();
             async move {
                 let db = format!("aurora_test_{}", uuid::Uuid::now_v7().simple());
-                MongoLedger::connect(&uri, &db)
-                    .await
-                    .expect("MongoDB reachable") as Arc<dyn Ledger>
+                MongoLedger::connect(&uri, &db).await.expect("MongoDB reachable") as Arc<dyn Ledger>
             }
         })
         .await;

@@ -94,19 +94,12 @@ impl SqliteLedger {
 
     fn open_inner(path: PathBuf, scratch: Option<tempfile_dir::ScratchDir>) -> Result<Self, Error> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::Unavailable(format!("{}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|e| Error::Unavailable(format!("{}: {e}", parent.display())))?;
         }
         let write_conn = open(&path, OpenFlags::default())?;
         write_conn.execute_batch(SCHEMA)?;
         let readers = (0..READERS)
-            .map(|_| {
-                open(
-                    &path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )
-                .map(Mutex::new)
-            })
+            .map(|_| open(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
         let (live, _) = broadcast::channel(1024);
         let (writer, rx) = mpsc::channel();
@@ -115,14 +108,7 @@ impl SqliteLedger {
             .name("aurora-ledger-writer".into())
             .spawn(move || writer_loop(write_conn, rx, announce))
             .map_err(|e| Error::Unavailable(e.to_string()))?;
-        Ok(Self {
-            path,
-            writer,
-            readers: Arc::new(readers),
-            next_reader: AtomicUsize::new(0),
-            live,
-            _scratch: scratch,
-        })
+        Ok(Self { path, writer, readers: Arc::new(readers), next_reader: AtomicUsize::new(0), live, _scratch: scratch })
     }
 
     /// The SQLite file.
@@ -137,9 +123,7 @@ impl SqliteLedger {
         let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
-            let guard = readers[i]
-                .lock()
-                .map_err(|_| Error::Unavailable("reader poisoned".into()))?;
+            let guard = readers[i].lock().map_err(|_| Error::Unavailable("reader poisoned".into()))?;
             f(&guard)
         })
         .await
@@ -165,17 +149,9 @@ fn writer_loop(
         timer.observe_duration();
         match outcome {
             Ok(results) => {
-                let committed: Vec<Event> = results
-                    .iter()
-                    .filter_map(|r| r.as_ref().ok())
-                    .flatten()
-                    .cloned()
-                    .collect();
+                let committed: Vec<Event> = results.iter().filter_map(|r| r.as_ref().ok()).flatten().cloned().collect();
                 crate::metrics::EVENTS.inc_by(committed.len() as u64);
-                let conflicts = results
-                    .iter()
-                    .filter(|r| matches!(r, Err(Error::Conflict { .. })))
-                    .count();
+                let conflicts = results.iter().filter(|r| matches!(r, Err(Error::Conflict { .. }))).count();
                 crate::metrics::CONFLICTS.inc_by(conflicts as u64);
                 if !committed.is_empty() {
                     let _ = live.send(Arc::new(committed));
@@ -223,31 +199,18 @@ fn append_requests(conn: &Connection, requests: &[AppendRequest]) -> Result<Vec<
     let mut out = Vec::new();
     for req in requests {
         if req.events.is_empty() {
-            return Err(Error::Invalid(format!(
-                "no events for stream {}",
-                req.stream
-            )));
+            return Err(Error::Invalid(format!("no events for stream {}", req.stream)));
         }
         if let Some(e) = req.events.iter().find(|e| e.stream() != req.stream) {
-            return Err(Error::Invalid(format!(
-                "event for {} in an append to {}",
-                e.stream(),
-                req.stream
-            )));
+            return Err(Error::Invalid(format!("event for {} in an append to {}", e.stream(), req.stream)));
         }
         let head: Option<(u64, String)> = conn
-            .prepare_cached(
-                "SELECT version, hash FROM events WHERE stream = ?1 ORDER BY version DESC LIMIT 1",
-            )?
+            .prepare_cached("SELECT version, hash FROM events WHERE stream = ?1 ORDER BY version DESC LIMIT 1")?
             .query_row([req.stream.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let (actual, mut prev_hash) = head.unwrap_or((0, String::new()));
         if actual != req.expected {
-            return Err(Error::Conflict {
-                stream: req.stream.clone(),
-                expected: req.expected,
-                actual,
-            });
+            return Err(Error::Conflict { stream: req.stream.clone(), expected: req.expected, actual });
         }
         let mut insert = conn.prepare_cached(
             "INSERT INTO events (id, stream, version, graph_id, task_id, type, schema_version, data, meta,
@@ -279,16 +242,15 @@ fn append_requests(conn: &Connection, requests: &[AppendRequest]) -> Result<Vec<
     Ok(out)
 }
 
-const COLUMNS: &str = "position, id, stream, version, graph_id, task_id, type, schema_version, data, meta, recorded_at, prev_hash, hash";
+const COLUMNS: &str =
+    "position, id, stream, version, graph_id, task_id, type, schema_version, data, meta, recorded_at, prev_hash, hash";
 
 /// Decodes one `SELECT {COLUMNS}` row.
 pub(crate) fn decode(row: &rusqlite::Row<'_>) -> Result<Event, Error> {
     let corrupt = |what: &str, e: &dyn std::fmt::Display| Error::Corrupt(format!("{what}: {e}"));
-    let get_s =
-        |i: usize| -> Result<String, Error> { row.get::<_, String>(i).map_err(Error::from) };
+    let get_s = |i: usize| -> Result<String, Error> { row.get::<_, String>(i).map_err(Error::from) };
     let ty: String = get_s(6)?;
-    let data: serde_json::Value =
-        serde_json::from_str(&get_s(8)?).map_err(|e| corrupt("data", &e))?;
+    let data: serde_json::Value = serde_json::from_str(&get_s(8)?).map_err(|e| corrupt("data", &e))?;
     let meta: EventMeta = serde_json::from_str(&get_s(9)?).map_err(|e| corrupt("meta", &e))?;
     let task_id: Option<String> = row.get(5)?;
     Ok(Event {
@@ -296,13 +258,8 @@ pub(crate) fn decode(row: &rusqlite::Row<'_>) -> Result<Event, Error> {
         id: get_s(1)?.parse().map_err(|e| corrupt("id", &e))?,
         stream: StreamId(get_s(2)?),
         version: row.get(3)?,
-        graph_id: get_s(4)?
-            .parse::<GraphId>()
-            .map_err(|e| corrupt("graph_id", &e))?,
-        task_id: task_id
-            .map(|t| t.parse::<TaskId>())
-            .transpose()
-            .map_err(|e| corrupt("task_id", &e))?,
+        graph_id: get_s(4)?.parse::<GraphId>().map_err(|e| corrupt("graph_id", &e))?,
+        task_id: task_id.map(|t| t.parse::<TaskId>()).transpose().map_err(|e| corrupt("task_id", &e))?,
         schema_version: row.get(7)?,
         data: EventData::from_parts(&ty, data).map_err(|e| corrupt(&ty, &e))?,
         meta,
@@ -331,11 +288,8 @@ impl Ledger for SqliteLedger {
             return Ok(Vec::new());
         }
         let (tx, rx) = oneshot::channel();
-        self.writer
-            .send((requests, tx))
-            .map_err(|_| Error::Unavailable("the ledger writer has stopped".into()))?;
-        rx.await
-            .map_err(|_| Error::Unavailable("the ledger writer has stopped".into()))?
+        self.writer.send((requests, tx)).map_err(|_| Error::Unavailable("the ledger writer has stopped".into()))?;
+        rx.await.map_err(|_| Error::Unavailable("the ledger writer has stopped".into()))?
     }
 
     async fn read_stream(&self, stream: &StreamId, from_version: u64) -> Result<Vec<Event>, Error> {
@@ -365,9 +319,7 @@ impl Ledger for SqliteLedger {
         self.read(move |c| {
             query(
                 c,
-                &format!(
-                    "SELECT {COLUMNS} FROM events WHERE position > ?1 ORDER BY position LIMIT ?2"
-                ),
+                &format!("SELECT {COLUMNS} FROM events WHERE position > ?1 ORDER BY position LIMIT ?2"),
                 params![after, limit as i64],
             )
         })
@@ -375,14 +327,7 @@ impl Ledger for SqliteLedger {
     }
 
     async fn head(&self) -> Result<u64, Error> {
-        self.read(|c| {
-            Ok(
-                c.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| {
-                    r.get(0)
-                })?,
-            )
-        })
-        .await
+        self.read(|c| Ok(c.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get(0))?)).await
     }
 
     fn watch(&self) -> broadcast::Receiver<Committed> {
@@ -414,9 +359,7 @@ mod tests {
         let read = l.read_stream(&written[0].stream, 1).await.expect("read");
         assert_eq!(read, written);
         let conn = Connection::open(&path).expect("raw");
-        let err = conn
-            .execute("UPDATE events SET data = '{}'", [])
-            .unwrap_err();
+        let err = conn.execute("UPDATE events SET data = '{}'", []).unwrap_err();
         assert!(err.to_string().contains("immutable"), "{err}");
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -36,14 +36,7 @@ pub struct Subscription {
 /// Subscribes to events with position `> after` (0 for everything) in `scope`.
 pub fn subscribe(ledger: Arc<dyn Ledger>, scope: Scope, after: u64) -> Subscription {
     let live = ledger.watch();
-    Subscription {
-        ledger,
-        scope,
-        live,
-        last: after,
-        catching_up: true,
-        buffer: VecDeque::new(),
-    }
+    Subscription { ledger, scope, live, last: after, catching_up: true, buffer: VecDeque::new() }
 }
 
 impl Subscription {
@@ -66,19 +59,10 @@ impl Subscription {
                 Ok(batch) => {
                     let last = self.last;
                     let scope = self.scope;
-                    self.buffer.extend(
-                        batch
-                            .iter()
-                            .filter(|e| e.position > last && in_scope(scope, e))
-                            .cloned(),
-                    );
+                    self.buffer.extend(batch.iter().filter(|e| e.position > last && in_scope(scope, e)).cloned());
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::debug!(
-                        missed,
-                        last = self.last,
-                        "subscription lagged; re-reading the store"
-                    );
+                    tracing::debug!(missed, last = self.last, "subscription lagged; re-reading the store");
                     self.catching_up = true;
                 }
                 Err(broadcast::error::RecvError::Closed) => {
@@ -101,12 +85,7 @@ impl Subscription {
             match self.live.try_recv() {
                 Ok(batch) => {
                     let (last, scope) = (self.last, self.scope);
-                    self.buffer.extend(
-                        batch
-                            .iter()
-                            .filter(|e| e.position > last && in_scope(scope, e))
-                            .cloned(),
-                    );
+                    self.buffer.extend(batch.iter().filter(|e| e.position > last && in_scope(scope, e)).cloned());
                 }
                 Err(broadcast::error::TryRecvError::Lagged(_)) => {
                     self.catching_up = true;

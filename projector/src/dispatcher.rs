@@ -81,11 +81,7 @@ impl Dispatcher {
 
     /// Orders for a batch: each `TaskPending` whose task is still at that version, and a timer for
     /// each `TaskRetry` that is still current.
-    pub async fn react(
-        self: &Arc<Self>,
-        events: &[Event],
-        rows: &Model,
-    ) -> Result<(), DispatchError> {
+    pub async fn react(self: &Arc<Self>, events: &[Event], rows: &Model) -> Result<(), DispatchError> {
         let mut now = Vec::new();
         for e in events {
             let Some(view) = e.task_id.and_then(|t| rows.tasks.get(&t)) else {
@@ -96,9 +92,7 @@ impl Dispatcher {
             }
             match &e.data {
                 EventData::TaskPending { .. } => now.push(order_for(view, false)),
-                EventData::TaskRetry { retry_at, .. } => {
-                    self.schedule(order_for(view, false), *retry_at)
-                }
+                EventData::TaskRetry { retry_at, .. } => self.schedule(order_for(view, false), *retry_at),
                 _ => {}
             }
         }
@@ -107,10 +101,7 @@ impl Dispatcher {
 
     /// After a restart: order every unfinished task again. Attempts that were running when the
     /// process died are taken over as new attempts.
-    pub async fn redeliver(
-        self: &Arc<Self>,
-        unfinished: Vec<TaskView>,
-    ) -> Result<usize, DispatchError> {
+    pub async fn redeliver(self: &Arc<Self>, unfinished: Vec<TaskView>) -> Result<usize, DispatchError> {
         let mut now = Vec::new();
         let count = unfinished.len();
         for view in unfinished {
@@ -149,11 +140,7 @@ impl Dispatcher {
         }
         let new_queues: Vec<QueueKey> = {
             let mut known = self.known_queues.lock().unwrap_or_else(|p| p.into_inner());
-            orders
-                .iter()
-                .map(|o| o.queue.clone())
-                .filter(|q| known.insert(q.clone()))
-                .collect()
+            orders.iter().map(|o| o.queue.clone()).filter(|q| known.insert(q.clone())).collect()
         };
         for q in &new_queues {
             self.registry.add_queue(q).await?;

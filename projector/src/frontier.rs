@@ -35,26 +35,24 @@ pub struct Frontier {
     ledger: Arc<dyn Ledger>,
     store: Arc<dyn ReadStore>,
     topologies: Cache,
+    fencing_token: Option<u64>,
 }
 
-fn meta(graph: GraphId, cause: &Event) -> EventMeta {
+fn meta(graph: GraphId, cause: &Event, fencing_token: Option<u64>) -> EventMeta {
     EventMeta {
         actor: Some("projector".into()),
         causation_id: Some(cause.id),
         correlation_id: Some(graph.0),
         trace_id: cause.meta.trace_id.clone(),
+        fencing_token,
         ..Default::default()
     }
 }
 
 impl Frontier {
-    /// A frontier over `ledger`, reading views from `store`.
-    pub fn new(ledger: Arc<dyn Ledger>, store: Arc<dyn ReadStore>) -> Self {
-        Self {
-            ledger,
-            store,
-            topologies: Cache::default(),
-        }
+    /// A frontier over `ledger`, reading views from `store`, stamping `fencing_token` on what it appends.
+    pub fn new(ledger: Arc<dyn Ledger>, store: Arc<dyn ReadStore>, fencing_token: Option<u64>) -> Self {
+        Self { ledger, store, topologies: Cache::default(), fencing_token }
     }
 
     /// Reacts to a batch of events whose rows (after the batch) are `rows`.
@@ -103,26 +101,16 @@ impl Frontier {
         let mut appends = Vec::new();
         for succ in topo.successors(&key) {
             let preds = topo.predecessors(&succ.key);
-            let ids: Vec<TaskId> = preds
-                .iter()
-                .map(|p| TaskId::derive(e.graph_id, &p.key))
-                .collect();
+            let ids: Vec<TaskId> = preds.iter().map(|p| TaskId::derive(e.graph_id, &p.key)).collect();
             let views = self.store.tasks(ids.clone()).await?;
-            let ready = ids.iter().all(|id| {
-                views
-                    .iter()
-                    .any(|v| v.task_id == *id && v.state == TaskState::Success)
-            });
+            let ready = ids.iter().all(|id| views.iter().any(|v| v.task_id == *id && v.state == TaskState::Success));
             if !ready {
                 continue;
             }
             let mut args = succ.args.clone();
             if succ.pass_results {
                 for id in &ids {
-                    let results = views
-                        .iter()
-                        .find(|v| v.task_id == *id)
-                        .and_then(|v| v.results.clone());
+                    let results = views.iter().find(|v| v.task_id == *id).and_then(|v| v.results.clone());
                     args.extend(results.unwrap_or_default());
                 }
             }
@@ -133,7 +121,7 @@ impl Frontier {
                 e.graph_id,
                 succ_id,
                 data,
-                meta(e.graph_id, e),
+                meta(e.graph_id, e, self.fencing_token),
                 0,
                 OnConflict::GiveUp,
             ));
@@ -153,25 +141,18 @@ impl Frontier {
         let Some(task_id) = e.task_id else {
             return Ok(());
         };
-        let Some(failed) = topo
-            .spec
-            .tasks
-            .iter()
-            .find(|t| TaskId::derive(e.graph_id, &t.key) == task_id)
-        else {
+        let Some(failed) = topo.spec.tasks.iter().find(|t| TaskId::derive(e.graph_id, &t.key) == task_id) else {
             return Ok(());
         };
         let skips = topo.descendants(&failed.key).into_iter().map(|d| {
-            let data = EventData::TaskSkipped {
-                upstream: failed.key.clone(),
-            };
+            let data = EventData::TaskSkipped { upstream: failed.key.clone() };
             let id = TaskId::derive(e.graph_id, &d.key);
             transition::append(
                 self.ledger.as_ref(),
                 e.graph_id,
                 id,
                 data,
-                meta(e.graph_id, e),
+                meta(e.graph_id, e, self.fencing_token),
                 0,
                 OnConflict::GiveUp,
             )
@@ -189,15 +170,13 @@ impl Frontier {
         };
         let tasks = self.store.graph_tasks(e.graph_id).await?;
         let cancels = tasks.iter().filter(|t| !t.state.is_terminal()).map(|t| {
-            let data = EventData::TaskCancelled {
-                reason: reason.clone(),
-            };
+            let data = EventData::TaskCancelled { reason: reason.clone() };
             transition::append(
                 self.ledger.as_ref(),
                 e.graph_id,
                 t.task_id,
                 data,
-                meta(e.graph_id, e),
+                meta(e.graph_id, e, self.fencing_token),
                 t.version,
                 OnConflict::Follow,
             )
@@ -210,11 +189,7 @@ impl Frontier {
     }
 
     /// Appends the graph's terminal event once every task is terminal.
-    async fn maybe_end(
-        &self,
-        graph: GraphId,
-        view: Option<&GraphView>,
-    ) -> Result<(), FrontierError> {
+    async fn maybe_end(&self, graph: GraphId, view: Option<&GraphView>) -> Result<(), FrontierError> {
         let Some(view) = view else { return Ok(()) };
         if view.state.is_terminal() || view.tasks_terminal < view.tasks_total {
             return Ok(());
@@ -223,11 +198,8 @@ impl Frontier {
             EventData::GraphCancelled { reason: None }
         } else if view.tasks_failed > 0 {
             let tasks = self.store.graph_tasks(graph).await?;
-            let mut failed: Vec<String> = tasks
-                .into_iter()
-                .filter(|t| t.state == TaskState::Failure)
-                .map(|t| t.key)
-                .collect();
+            let mut failed: Vec<String> =
+                tasks.into_iter().filter(|t| t.state == TaskState::Failure).map(|t| t.key).collect();
             failed.sort();
             EventData::GraphFailed { failed }
         } else {
@@ -241,29 +213,23 @@ impl Frontier {
                 EventMeta {
                     actor: Some("projector".into()),
                     correlation_id: Some(graph.0),
+                    fencing_token: self.fencing_token,
                     ..Default::default()
                 },
             );
-            match self
-                .ledger
-                .append(AppendRequest::new(expected, vec![ev]))
-                .await
-            {
+            match self.ledger.append(AppendRequest::new(expected, vec![ev])).await {
                 Ok(_) => {
                     info!(graph_id = %graph, event = data.event_type().as_str(), "graph ended");
                     return Ok(());
                 }
                 Err(err) if err.is_conflict() => {
                     let events = self.ledger.read_stream(&graph.stream(), 1).await?;
-                    let state = events.iter().fold(GraphState::Running, |s, e| {
-                        GraphState::after(e.event_type()).unwrap_or(s)
-                    });
+                    let state =
+                        events.iter().fold(GraphState::Running, |s, e| GraphState::after(e.event_type()).unwrap_or(s));
                     if state.is_terminal() {
                         return Ok(());
                     }
-                    if events
-                        .iter()
-                        .any(|e| matches!(e.data, EventData::GraphCancelRequested { .. }))
+                    if events.iter().any(|e| matches!(e.data, EventData::GraphCancelRequested { .. }))
                         && !matches!(data, EventData::GraphCancelled { .. })
                     {
                         // A cancel request raced the last task; it will be handled when it is processed.

@@ -3,6 +3,7 @@
 
 pub mod dispatcher;
 pub mod frontier;
+pub mod leadership;
 pub mod metrics;
 pub mod replay;
 pub mod service;

@@ -59,10 +59,7 @@ pub async fn verify(ledger: &dyn Ledger, live: &dyn ReadStore) -> Result<Report,
         after = last.position;
         report.events += page.len() as u64;
         for e in &page {
-            streams
-                .entry(e.stream.0.clone())
-                .or_default()
-                .push(e.clone());
+            streams.entry(e.stream.0.clone()).or_default().push(e.clone());
         }
         scratch.apply(page.clone()).await?;
         live.apply(page).await?;
@@ -93,10 +90,7 @@ fn compare(rebuilt: &Model, live: &Model) -> Vec<String> {
         }
     }
     out.extend(
-        live.tasks
-            .keys()
-            .filter(|k| !rebuilt.tasks.contains_key(k))
-            .map(|k| format!("task {k}: not in the ledger")),
+        live.tasks.keys().filter(|k| !rebuilt.tasks.contains_key(k)).map(|k| format!("task {k}: not in the ledger")),
     );
     for (id, row) in &rebuilt.graphs {
         match live.graphs.get(id) {
@@ -112,10 +106,7 @@ fn compare(rebuilt: &Model, live: &Model) -> Vec<String> {
         }
     }
     out.extend(
-        live.graphs
-            .keys()
-            .filter(|k| !rebuilt.graphs.contains_key(k))
-            .map(|k| format!("graph {k}: not in the ledger")),
+        live.graphs.keys().filter(|k| !rebuilt.graphs.contains_key(k)).map(|k| format!("graph {k}: not in the ledger")),
     );
     out
 }

@@ -26,6 +26,8 @@ pub struct Options {
     pub batch_max: usize,
     /// How long a task may wait for a capable worker before it fails.
     pub schedule_to_start: Duration,
+    /// The leadership lease's fencing token, stamped on every event this projector appends.
+    pub fencing_token: Option<u64>,
 }
 
 impl Default for Options {
@@ -34,6 +36,7 @@ impl Default for Options {
             name: "projector".into(),
             batch_max: 1_000,
             schedule_to_start: Duration::from_secs(300),
+            fencing_token: None,
         }
     }
 }
@@ -83,13 +86,8 @@ impl Service {
     /// Runs until `shutdown`; retries failed batches with backoff, never skipping one.
     #[instrument(skip_all, fields(name = %self.options.name))]
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
-        let Deps {
-            ledger,
-            store,
-            broker,
-            registry,
-        } = self.deps.clone();
-        let frontier = Frontier::new(ledger.clone(), store.clone());
+        let Deps { ledger, store, broker, registry } = self.deps.clone();
+        let frontier = Frontier::new(ledger.clone(), store.clone(), self.options.fencing_token);
         let dispatcher = Arc::new(Dispatcher::new(
             ledger.clone(),
             broker,
@@ -103,9 +101,7 @@ impl Service {
         let mut sub = subscribe(ledger.clone(), Scope::All, start);
         let mut redelivered = start >= head;
         if redelivered {
-            let n = dispatcher
-                .redeliver(store.unfinished_tasks().await?)
-                .await?;
+            let n = dispatcher.redeliver(store.unfinished_tasks().await?).await?;
             info!(unfinished = n, "re-ordered unfinished tasks");
         }
         loop {
@@ -138,9 +134,7 @@ impl Service {
             store.save_checkpoint(&self.options.name, last).await?;
             crate::metrics::EVENTS.inc_by(batch.len() as u64);
             if let Some(first) = batch.first() {
-                let age = (chrono::Utc::now() - first.recorded_at)
-                    .to_std()
-                    .unwrap_or_default();
+                let age = (chrono::Utc::now() - first.recorded_at).to_std().unwrap_or_default();
                 crate::metrics::LAG_SECONDS.observe(age.as_secs_f64());
             }
             if let Ok(head) = ledger.head().await {
@@ -148,9 +142,7 @@ impl Service {
             }
             if !redelivered && last >= head {
                 redelivered = true;
-                let n = dispatcher
-                    .redeliver(store.unfinished_tasks().await?)
-                    .await?;
+                let n = dispatcher.redeliver(store.unfinished_tasks().await?).await?;
                 info!(unfinished = n, "caught up; re-ordered unfinished tasks");
             }
         }
@@ -159,12 +151,7 @@ impl Service {
         Ok(())
     }
 
-    async fn process(
-        &self,
-        batch: &[Event],
-        frontier: &Frontier,
-        dispatcher: &Arc<Dispatcher>,
-    ) -> Result<(), Error> {
+    async fn process(&self, batch: &[Event], frontier: &Frontier, dispatcher: &Arc<Dispatcher>) -> Result<(), Error> {
         let outcome = self.apply_filling_gaps(batch.to_vec()).await?;
         frontier.react(batch, &outcome.rows).await?;
         dispatcher.react(batch, &outcome.rows).await?;
@@ -181,16 +168,8 @@ impl Service {
             let mut missing = Vec::new();
             for gap in &outcome.gaps {
                 warn!(stream = %gap.stream, from = gap.from_version, "gap in stream; reading it from the ledger");
-                let events = self
-                    .deps
-                    .ledger
-                    .read_stream(&gap.stream, gap.from_version)
-                    .await?;
-                missing.extend(
-                    events
-                        .into_iter()
-                        .filter(|e| e.version <= gap.event.version),
-                );
+                let events = self.deps.ledger.read_stream(&gap.stream, gap.from_version).await?;
+                missing.extend(events.into_iter().filter(|e| e.version <= gap.event.version));
             }
             let refill = self.deps.store.apply(missing).await?;
             outcome.rows.tasks.extend(refill.rows.tasks);

@@ -18,12 +18,7 @@ pub struct Topology {
 impl Topology {
     /// The shape of `spec` (which passed validation: keys unique, edges valid).
     pub fn new(spec: GraphSpec) -> Self {
-        let index: HashMap<String, usize> = spec
-            .tasks
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.key.clone(), i))
-            .collect();
+        let index: HashMap<String, usize> = spec.tasks.iter().enumerate().map(|(i, t)| (t.key.clone(), i)).collect();
         let mut preds = vec![Vec::new(); spec.tasks.len()];
         let mut succs = vec![Vec::new(); spec.tasks.len()];
         for e in &spec.edges {
@@ -32,12 +27,7 @@ impl Topology {
                 succs[f].push(t);
             }
         }
-        Self {
-            spec,
-            index,
-            preds,
-            succs,
-        }
+        Self { spec, index, preds, succs }
     }
 
     /// The task with `key`.
@@ -47,18 +37,12 @@ impl Topology {
 
     /// Direct successors of `key`.
     pub fn successors(&self, key: &str) -> Vec<&TaskSpec> {
-        self.index
-            .get(key)
-            .map(|&i| self.succs[i].iter().map(|&s| &self.spec.tasks[s]).collect())
-            .unwrap_or_default()
+        self.index.get(key).map(|&i| self.succs[i].iter().map(|&s| &self.spec.tasks[s]).collect()).unwrap_or_default()
     }
 
     /// Direct predecessors of `key`, in edge order (the order results are passed in).
     pub fn predecessors(&self, key: &str) -> Vec<&TaskSpec> {
-        self.index
-            .get(key)
-            .map(|&i| self.preds[i].iter().map(|&p| &self.spec.tasks[p]).collect())
-            .unwrap_or_default()
+        self.index.get(key).map(|&i| self.preds[i].iter().map(|&p| &self.spec.tasks[p]).collect()).unwrap_or_default()
     }
 
     /// Every task reachable from `key`, excluding it.
@@ -89,11 +73,7 @@ const MAX_CACHED: usize = 10_000;
 
 impl Cache {
     /// The topology of `graph`, if its spec is known.
-    pub async fn get(
-        &self,
-        store: &dyn ReadStore,
-        graph: GraphId,
-    ) -> Result<Option<Arc<Topology>>, Error> {
+    pub async fn get(&self, store: &dyn ReadStore, graph: GraphId) -> Result<Option<Arc<Topology>>, Error> {
         if let Some(t) = self.lock().get(&graph) {
             return Ok(Some(t.clone()));
         }

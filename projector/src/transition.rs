@@ -25,10 +25,7 @@ pub async fn append(
 ) -> Result<bool, aurora_ledger::Error> {
     for _ in 0..5 {
         let event = NewEvent::task(graph, task, data.clone(), meta.clone());
-        match ledger
-            .append(AppendRequest::new(expected, vec![event]))
-            .await
-        {
+        match ledger.append(AppendRequest::new(expected, vec![event])).await {
             Ok(_) => return Ok(true),
             Err(e) if e.is_conflict() && on_conflict == OnConflict::Follow => {
                 let events = ledger.read_stream(&task.stream(), 1).await?;

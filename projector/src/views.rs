@@ -140,17 +140,12 @@ impl Model {
     }
 
     fn apply_task(&mut self, task_id: TaskId, e: &Event) -> Applied {
-        let row = self
-            .tasks
-            .entry(task_id)
-            .or_insert_with(|| placeholder(task_id, e.graph_id, e.recorded_at));
+        let row = self.tasks.entry(task_id).or_insert_with(|| placeholder(task_id, e.graph_id, e.recorded_at));
         if e.version <= row.version {
             return Applied::Duplicate;
         }
         if e.version > row.version + 1 {
-            return Applied::Gap {
-                from_version: row.version + 1,
-            };
+            return Applied::Gap { from_version: row.version + 1 };
         }
         let Some(next) = TaskState::after(e.event_type()) else {
             return Applied::Duplicate;
@@ -161,15 +156,7 @@ impl Model {
         row.updated_at = row.updated_at.max(e.recorded_at);
         row.created_at = row.created_at.min(e.recorded_at);
         match &e.data {
-            EventData::TaskPending {
-                key,
-                name,
-                args,
-                label_selector,
-                retry_count,
-                retry_backoff_ms,
-                timeout_ms,
-            } => {
+            EventData::TaskPending { key, name, args, label_selector, retry_count, retry_backoff_ms, timeout_ms } => {
                 row.key.clone_from(key);
                 row.name.clone_from(name);
                 row.args = Some(args.clone());
@@ -178,16 +165,12 @@ impl Model {
                 row.retry_backoff_ms = *retry_backoff_ms;
                 row.timeout_ms = *timeout_ms;
             }
-            EventData::TaskReceived {
-                attempt, worker_id, ..
-            } => {
+            EventData::TaskReceived { attempt, worker_id, .. } => {
                 row.attempts = row.attempts.max(*attempt);
                 row.worker_id = Some(worker_id.clone());
                 row.retry_at = None;
             }
-            EventData::TaskRetry {
-                error, retry_at, ..
-            } => {
+            EventData::TaskRetry { error, retry_at, .. } => {
                 row.error = Some(error.clone());
                 row.retry_at = Some(*retry_at);
             }
@@ -221,14 +204,9 @@ impl Model {
             return Applied::Duplicate;
         }
         if e.version > current + 1 {
-            return Applied::Gap {
-                from_version: current + 1,
-            };
+            return Applied::Gap { from_version: current + 1 };
         }
-        if let EventData::GraphSubmitted {
-            spec, submitter, ..
-        } = &e.data
-        {
+        if let EventData::GraphSubmitted { spec, submitter, .. } = &e.data {
             let mut view = GraphView {
                 graph_id: e.graph_id,
                 name: spec.name.clone(),
@@ -245,10 +223,7 @@ impl Model {
             };
             for task in &spec.tasks {
                 let id = TaskId::derive(e.graph_id, &task.key);
-                let row = self
-                    .tasks
-                    .entry(id)
-                    .or_insert_with(|| placeholder(id, e.graph_id, e.recorded_at));
+                let row = self.tasks.entry(id).or_insert_with(|| placeholder(id, e.graph_id, e.recorded_at));
                 row.key.clone_from(&task.key);
                 row.name.clone_from(&task.name);
                 row.spec_args.clone_from(&task.args);

@@ -70,11 +70,7 @@ pub fn hash_password(password: &str) -> String {
 }
 
 fn verify(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
-    })
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 
 /// SHA-256 hex of a token: what the session store keys on.
@@ -84,36 +80,17 @@ pub fn token_hash(token: &str) -> String {
 
 impl Auth {
     /// Users by name, sessions in `sessions`, tokens living `token_ttl`.
-    pub fn new(
-        users: HashMap<String, UserEntry>,
-        sessions: Arc<dyn Sessions>,
-        token_ttl: std::time::Duration,
-    ) -> Self {
-        let token_ttl =
-            chrono::Duration::from_std(token_ttl).unwrap_or(chrono::Duration::hours(24));
-        Self {
-            users: Arc::new(users),
-            sessions,
-            token_ttl,
-            dummy_hash: Arc::new(hash_password("not a password")),
-        }
+    pub fn new(users: HashMap<String, UserEntry>, sessions: Arc<dyn Sessions>, token_ttl: std::time::Duration) -> Self {
+        let token_ttl = chrono::Duration::from_std(token_ttl).unwrap_or(chrono::Duration::hours(24));
+        Self { users: Arc::new(users), sessions, token_ttl, dummy_hash: Arc::new(hash_password("not a password")) }
     }
 
     /// Checks the password and issues a token. The password check runs off the async threads.
-    pub async fn login(
-        &self,
-        user: &str,
-        password: &str,
-    ) -> Result<(String, DateTime<Utc>), LoginError> {
+    pub async fn login(&self, user: &str, password: &str) -> Result<(String, DateTime<Utc>), LoginError> {
         let entry = self.users.get(user).cloned();
         let password = password.to_string();
-        let hash = entry
-            .as_ref()
-            .map(|e| e.password_hash.clone())
-            .unwrap_or_else(|| self.dummy_hash.to_string());
-        let ok = tokio::task::spawn_blocking(move || verify(&password, &hash))
-            .await
-            .unwrap_or(false);
+        let hash = entry.as_ref().map(|e| e.password_hash.clone()).unwrap_or_else(|| self.dummy_hash.to_string());
+        let ok = tokio::task::spawn_blocking(move || verify(&password, &hash)).await.unwrap_or(false);
         let Some(entry) = entry.filter(|_| ok) else {
             tracing::info!(user, "login refused");
             return Err(LoginError::BadCredentials);
@@ -123,36 +100,19 @@ impl Auth {
         let token = format!("aur_{}", hex::encode(raw));
         let expires_at = Utc::now() + self.token_ttl;
         self.sessions
-            .put(
-                &token_hash(&token),
-                Session {
-                    user: user.to_string(),
-                    role: entry.role.clone(),
-                    expires_at,
-                },
-            )
+            .put(&token_hash(&token), Session { user: user.to_string(), role: entry.role.clone(), expires_at })
             .await?;
         tracing::info!(user, "login");
         Ok((token, expires_at))
     }
 
     /// The principal behind an `Authorization` header value (`Bearer <token>`), if valid.
-    pub async fn resolve(
-        &self,
-        header: Option<&str>,
-    ) -> Result<Option<Principal>, aurora_coord::Error> {
-        let Some(token) = header.and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        }) else {
+    pub async fn resolve(&self, header: Option<&str>) -> Result<Option<Principal>, aurora_coord::Error> {
+        let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))) else {
             return Ok(None);
         };
         let hash = token_hash(token.trim());
-        Ok(self.sessions.get(&hash).await?.map(|s| Principal {
-            user: s.user,
-            role: s.role,
-            token_hash: hash,
-        }))
+        Ok(self.sessions.get(&hash).await?.map(|s| Principal { user: s.user, role: s.role, token_hash: hash }))
     }
 
     /// Revokes a token everywhere.
@@ -168,50 +128,21 @@ mod tests {
 
     fn auth(ttl_ms: u64) -> Auth {
         let mut users = HashMap::new();
-        users.insert(
-            "admin".to_string(),
-            UserEntry {
-                password_hash: hash_password("s3cret"),
-                role: "admin".into(),
-            },
-        );
-        Auth::new(
-            users,
-            Arc::new(LocalCoord::new()),
-            std::time::Duration::from_millis(ttl_ms),
-        )
+        users.insert("admin".to_string(), UserEntry { password_hash: hash_password("s3cret"), role: "admin".into() });
+        Auth::new(users, Arc::new(LocalCoord::new()), std::time::Duration::from_millis(ttl_ms))
     }
 
     #[tokio::test]
     async fn login_resolve_logout() {
         let a = auth(60_000);
-        assert!(matches!(
-            a.login("admin", "wrong").await,
-            Err(LoginError::BadCredentials)
-        ));
-        assert!(matches!(
-            a.login("ghost", "s3cret").await,
-            Err(LoginError::BadCredentials)
-        ));
+        assert!(matches!(a.login("admin", "wrong").await, Err(LoginError::BadCredentials)));
+        assert!(matches!(a.login("ghost", "s3cret").await, Err(LoginError::BadCredentials)));
         let (token, _) = a.login("admin", "s3cret").await.expect("login");
-        let p = a
-            .resolve(Some(&format!("Bearer {token}")))
-            .await
-            .expect("up")
-            .expect("valid");
+        let p = a.resolve(Some(&format!("Bearer {token}"))).await.expect("up").expect("valid");
         assert_eq!(p.user, "admin");
-        assert!(
-            a.resolve(Some(&token)).await.expect("up").is_none(),
-            "the Bearer scheme is required"
-        );
+        assert!(a.resolve(Some(&token)).await.expect("up").is_none(), "the Bearer scheme is required");
         a.logout(&p).await.expect("logout");
-        assert!(
-            a.resolve(Some(&format!("Bearer {token}")))
-                .await
-                .expect("up")
-                .is_none(),
-            "revoked"
-        );
+        assert!(a.resolve(Some(&format!("Bearer {token}"))).await.expect("up").is_none(), "revoked");
     }
 
     #[tokio::test]
@@ -219,12 +150,6 @@ mod tests {
         let a = auth(50);
         let (token, _) = a.login("admin", "s3cret").await.expect("login");
         tokio::time::sleep(std::time::Duration::from_millis(120)).await;
-        assert!(
-            a.resolve(Some(&format!("Bearer {token}")))
-                .await
-                .expect("up")
-                .is_none(),
-            "expired"
-        );
+        assert!(a.resolve(Some(&format!("Bearer {token}"))).await.expect("up").is_none(), "expired");
     }
 }

@@ -46,10 +46,8 @@ pub fn error(kind: Kind, message: impl Into<String>) -> async_graphql::Error {
     let message = message.into();
     if kind == Kind::Unavailable {
         tracing::warn!(error = %message, "dependency unavailable");
-        return async_graphql::Error::new(
-            "a backing service is temporarily unavailable; retry shortly",
-        )
-        .extend_with(|_, e| e.set("code", kind.code()));
+        return async_graphql::Error::new("a backing service is temporarily unavailable; retry shortly")
+            .extend_with(|_, e| e.set("code", kind.code()));
     }
     async_graphql::Error::new(message).extend_with(|_, e| e.set("code", kind.code()))
 }

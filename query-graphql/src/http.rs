@@ -6,6 +6,8 @@ use crate::schema::{AppSchema, State};
 use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use aurora_coord::Registry;
+use aurora_ledger::Ledger;
 use axum::Router;
 use axum::extract::{State as AxumState, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -24,34 +26,40 @@ struct Http {
 
 /// The router for `schema` over `state`.
 pub fn router(schema: AppSchema, state: State) -> Router {
+    let ops = operations_router(state.ledger.clone(), state.registry.clone());
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphql/ws", get(subscriptions))
+        .route("/", get(index))
+        .with_state(Arc::new(Http { schema, state }))
+        .merge(ops)
+}
+
+#[derive(Clone)]
+struct Deps {
+    ledger: Arc<dyn Ledger>,
+    registry: Arc<dyn Registry>,
+}
+
+/// `/health` (liveness), `/ready` (the ledger and the coordination store answer) and `/metrics`,
+/// served by every process.
+pub fn operations_router(ledger: Arc<dyn Ledger>, registry: Arc<dyn Registry>) -> Router {
+    Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
-        .route("/", get(index))
-        .with_state(Arc::new(Http { schema, state }))
+        .with_state(Deps { ledger, registry })
 }
 
-async fn graphql(
-    AxumState(h): AxumState<Arc<Http>>,
-    headers: HeaderMap,
-    req: GraphQLRequest,
-) -> Response {
-    let auth_header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+async fn graphql(AxumState(h): AxumState<Arc<Http>>, headers: HeaderMap, req: GraphQLRequest) -> Response {
+    let auth_header = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let mut request = req.into_inner();
     match h.state.auth.resolve(auth_header).await {
         Ok(Some(principal)) => request = request.data(principal),
         Ok(None) => {}
         Err(e) => {
             tracing::warn!(error = %e, "session store unavailable");
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the session store is unavailable; retry shortly",
-            )
+            return (StatusCode::SERVICE_UNAVAILABLE, "the session store is unavailable; retry shortly")
                 .into_response();
         }
     }
@@ -59,13 +67,7 @@ async fn graphql(
 }
 
 async fn graphiql() -> impl IntoResponse {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("Aurora")
-            .finish(),
-    )
+    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").title("Aurora").finish())
 }
 
 async fn subscriptions(
@@ -75,69 +77,43 @@ async fn subscriptions(
 ) -> Response {
     let auth: Auth = h.state.auth.clone();
     let schema = h.schema.clone();
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let header = payload
-                        .get("Authorization")
-                        .or_else(|| payload.get("authorization"))
-                        .and_then(|v| v.as_str())
-                        .map(str::to_string);
-                    match auth.resolve(header.as_deref()).await {
-                        Ok(Some(principal)) => {
-                            let mut data = Data::default();
-                            data.insert(principal);
-                            Ok(data)
-                        }
-                        Ok(None) => Err(async_graphql::Error::new(
-                            "a valid token is required: send {\"Authorization\": \"Bearer <token>\"} in connection_init",
-                        )),
-                        Err(e) => Err(async_graphql::Error::new(format!("session store unavailable: {e}"))),
+    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
+        GraphQLWebSocket::new(socket, schema, protocol)
+            .on_connection_init(move |payload| async move {
+                let header = payload
+                    .get("Authorization")
+                    .or_else(|| payload.get("authorization"))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string);
+                match auth.resolve(header.as_deref()).await {
+                    Ok(Some(principal)) => {
+                        let mut data = Data::default();
+                        data.insert(principal);
+                        Ok(data)
                     }
-                })
-                .serve()
-        })
+                    Ok(None) => Err(async_graphql::Error::new(
+                        "a valid token is required: send {\"Authorization\": \"Bearer <token>\"} in connection_init",
+                    )),
+                    Err(e) => Err(async_graphql::Error::new(format!("session store unavailable: {e}"))),
+                }
+            })
+            .serve()
+    })
 }
 
 async fn health() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        r#"{"status":"ok"}"#,
-    )
+    ([(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#)
 }
 
-async fn ready(AxumState(h): AxumState<Arc<Http>>) -> Response {
-    let ledger = h
-        .state
-        .ledger
-        .head()
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string());
-    let registry = h
-        .state
-        .registry
-        .workers()
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string());
+async fn ready(AxumState(d): AxumState<Deps>) -> Response {
+    let ledger = d.ledger.head().await.map(|_| ()).map_err(|e| e.to_string());
+    let registry = d.registry.workers().await.map(|_| ()).map_err(|e| e.to_string());
     let body = serde_json::json!({
         "ledger": ledger.as_ref().err().map(String::as_str).unwrap_or("ok"),
         "coord": registry.as_ref().err().map(String::as_str).unwrap_or("ok"),
     });
-    let status = if ledger.is_ok() && registry.is_ok() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    let status = if ledger.is_ok() && registry.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 async fn metrics() -> Response {
@@ -160,20 +136,12 @@ pub struct Service {
 impl Service {
     /// A gateway serving `schema` over `state`.
     pub fn new(schema: AppSchema, state: State) -> Self {
-        Self {
-            router: router(schema, state),
-        }
+        Self { router: router(schema, state) }
     }
 
     /// Serves until `shutdown`, then drains open requests.
-    pub async fn run(
-        self,
-        listener: TcpListener,
-        shutdown: CancellationToken,
-    ) -> std::io::Result<()> {
+    pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
         info!(addr = %listener.local_addr()?, "gateway listening");
-        axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
+        axum::serve(listener, self.router).with_graceful_shutdown(shutdown.cancelled_owned()).await
     }
 }

@@ -191,10 +191,7 @@ impl EventType {
 
     /// Whether the event ends its graph's run.
     pub fn ends_graph(self) -> bool {
-        matches!(
-            self,
-            Self::GraphSucceeded | Self::GraphFailed | Self::GraphCancelled
-        )
+        matches!(self, Self::GraphSucceeded | Self::GraphFailed | Self::GraphCancelled)
     }
 }
 
@@ -221,10 +218,7 @@ impl EventData {
     /// Splits into the stored `type` name and `data` JSON.
     pub fn to_parts(&self) -> (&'static str, serde_json::Value) {
         let mut v = serde_json::to_value(self).expect("event payloads always serialise");
-        let data = v
-            .get_mut("data")
-            .map(serde_json::Value::take)
-            .unwrap_or_default();
+        let data = v.get_mut("data").map(serde_json::Value::take).unwrap_or_default();
         (self.event_type().as_str(), data)
     }
 
@@ -275,24 +269,12 @@ pub struct NewEvent {
 impl NewEvent {
     /// An event of a graph stream.
     pub fn graph(graph_id: GraphId, data: EventData, meta: EventMeta) -> Self {
-        Self {
-            id: Uuid::now_v7(),
-            graph_id,
-            task_id: None,
-            data,
-            meta,
-        }
+        Self { id: Uuid::now_v7(), graph_id, task_id: None, data, meta }
     }
 
     /// An event of a task stream.
     pub fn task(graph_id: GraphId, task_id: TaskId, data: EventData, meta: EventMeta) -> Self {
-        Self {
-            id: Uuid::now_v7(),
-            graph_id,
-            task_id: Some(task_id),
-            data,
-            meta,
-        }
+        Self { id: Uuid::now_v7(), graph_id, task_id: Some(task_id), data, meta }
     }
 
     /// The stream the event goes to.
@@ -369,9 +351,7 @@ impl EventData {
             args,
             label_selector: task.label_selector.clone().unwrap_or_default(),
             retry_count: task.retry_count,
-            retry_backoff_ms: task
-                .retry_backoff_ms
-                .unwrap_or(crate::spec::DEFAULT_RETRY_BACKOFF_MS),
+            retry_backoff_ms: task.retry_backoff_ms.unwrap_or(crate::spec::DEFAULT_RETRY_BACKOFF_MS),
             timeout_ms: task.timeout_ms,
         }
     }

@@ -99,23 +99,15 @@ pub struct ChainBreak {
 pub fn verify_chain(events: &[Event]) -> Result<(), ChainBreak> {
     let mut prev = String::new();
     for (i, e) in events.iter().enumerate() {
-        let fail = |problem: String| ChainBreak {
-            stream: e.stream.0.clone(),
-            version: e.version,
-            problem,
-        };
+        let fail = |problem: String| ChainBreak { stream: e.stream.0.clone(), version: e.version, problem };
         if e.version != i as u64 + 1 {
             return Err(fail(format!("expected version {}", i + 1)));
         }
         if e.prev_hash != prev {
-            return Err(fail(
-                "prev_hash does not match the previous event's hash".into(),
-            ));
+            return Err(fail("prev_hash does not match the previous event's hash".into()));
         }
         if event_hash(e) != e.hash {
-            return Err(fail(
-                "the stored hash does not match the event's content (edited?)".into(),
-            ));
+            return Err(fail("the stored hash does not match the event's content (edited?)".into()));
         }
         prev = e.hash.clone();
     }
@@ -134,13 +126,11 @@ mod tests {
         let mut prev = String::new();
         (1..=3)
             .map(|v| {
-                let e = NewEvent::task(
-                    g,
-                    t,
-                    EventData::TaskStarted { attempt: v as u32 },
-                    EventMeta::default(),
-                )
-                .seal(v, Utc::now(), prev.clone());
+                let e = NewEvent::task(g, t, EventData::TaskStarted { attempt: v as u32 }, EventMeta::default()).seal(
+                    v,
+                    Utc::now(),
+                    prev.clone(),
+                );
                 prev = e.hash.clone();
                 e
             })
@@ -159,11 +149,7 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys() {
-        let v: Value =
-            serde_json::from_str(r#"{"b":1,"a":{"d":[1,{"z":1,"y":2}],"c":"x"}}"#).expect("json");
-        assert_eq!(
-            canonical_json(&v),
-            r#"{"a":{"c":"x","d":[1,{"y":2,"z":1}]},"b":1}"#
-        );
+        let v: Value = serde_json::from_str(r#"{"b":1,"a":{"d":[1,{"z":1,"y":2}],"c":"x"}}"#).expect("json");
+        assert_eq!(canonical_json(&v), r#"{"a":{"c":"x","d":[1,{"y":2,"z":1}]},"b":1}"#);
     }
 }

@@ -103,14 +103,8 @@ mod tests {
         let g = GraphId::new();
         assert_eq!(TaskId::derive(g, "a"), TaskId::derive(g, "a"));
         assert_ne!(TaskId::derive(g, "a"), TaskId::derive(g, "b"));
-        assert_eq!(
-            GraphId::for_idempotency_key("admin", "k"),
-            GraphId::for_idempotency_key("admin", "k")
-        );
-        assert_ne!(
-            GraphId::for_idempotency_key("admin", "k"),
-            GraphId::for_idempotency_key("bob", "k")
-        );
+        assert_eq!(GraphId::for_idempotency_key("admin", "k"), GraphId::for_idempotency_key("admin", "k"));
+        assert_ne!(GraphId::for_idempotency_key("admin", "k"), GraphId::for_idempotency_key("bob", "k"));
         assert!(g.stream().as_str().starts_with("graph:"));
     }
 }

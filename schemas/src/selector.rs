@@ -29,16 +29,12 @@ pub struct QueueKey {
 impl QueueKey {
     /// The queue of a handler and selector.
     pub fn new(handler: impl Into<String>, selector: LabelSelector) -> Self {
-        Self {
-            handler: handler.into(),
-            selector,
-        }
+        Self { handler: handler.into(), selector }
     }
 
     /// A stable queue name: `aurora.<handler>.<first 16 hex of sha256(canonical selector)>`.
     pub fn name(&self) -> String {
-        let canonical =
-            serde_json::to_string(&self.selector).expect("a string map always serialises");
+        let canonical = serde_json::to_string(&self.selector).expect("a string map always serialises");
         let digest = Sha256::digest(canonical.as_bytes());
         format!("aurora.{}.{}", self.handler, &hex::encode(digest)[..16])
     }
@@ -60,10 +56,7 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]

@@ -82,8 +82,7 @@ impl GraphSpec {
             if task.label_selector.is_none() {
                 task.label_selector = Some(graph_selector.clone());
             }
-            task.retry_backoff_ms
-                .get_or_insert(DEFAULT_RETRY_BACKOFF_MS);
+            task.retry_backoff_ms.get_or_insert(DEFAULT_RETRY_BACKOFF_MS);
         }
         self
     }
@@ -100,10 +99,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_caps() {
-        let t = TaskSpec {
-            retry_backoff_ms: Some(1000),
-            ..Default::default()
-        };
+        let t = TaskSpec { retry_backoff_ms: Some(1000), ..Default::default() };
         assert_eq!(t.backoff_ms(2), 1000);
         assert_eq!(t.backoff_ms(3), 2000);
         assert_eq!(t.backoff_ms(4), 4000);
@@ -117,12 +113,8 @@ mod tests {
         let spec: GraphSpec = serde_json::from_str(json).expect("valid");
         assert_eq!(spec.tasks[0].retry_count, 2);
         let norm = spec.clone().normalized();
-        assert_eq!(
-            norm.tasks[0].label_selector.as_ref().map(|s| s.len()),
-            Some(1)
-        );
-        let back: GraphSpec =
-            serde_json::from_str(&serde_json::to_string(&spec).expect("ser")).expect("de");
+        assert_eq!(norm.tasks[0].label_selector.as_ref().map(|s| s.len()), Some(1));
+        let back: GraphSpec = serde_json::from_str(&serde_json::to_string(&spec).expect("ser")).expect("de");
         assert_eq!(back, spec);
         assert!(serde_json::from_str::<GraphSpec>(r#"{"tasks":[],"bogus":1}"#).is_err());
     }

@@ -33,10 +33,7 @@ pub enum TaskState {
 impl TaskState {
     /// Whether no further event may follow.
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            Self::Success | Self::Failure | Self::Cancelled | Self::Skipped
-        )
+        matches!(self, Self::Success | Self::Failure | Self::Cancelled | Self::Skipped)
     }
 
     /// The stored and displayed name, e.g. `SUCCESS`.
@@ -76,47 +73,27 @@ impl TaskState {
 
     /// The state a task stream's events (in version order) lead to.
     pub fn of_stream(events: &[crate::event::Event]) -> Self {
-        events.iter().fold(Self::Waiting, |st, e| {
-            Self::after(e.event_type()).unwrap_or(st)
-        })
+        events.iter().fold(Self::Waiting, |st, e| Self::after(e.event_type()).unwrap_or(st))
     }
 
     /// Checks that `event` may follow a task in this state.
     pub fn check(self, event: &EventData) -> Result<TaskState, IllegalTransition> {
         use EventType as E;
         let ty = event.event_type();
-        let next = Self::after(ty).ok_or(IllegalTransition {
-            from: self,
-            event: ty,
-        })?;
+        let next = Self::after(ty).ok_or(IllegalTransition { from: self, event: ty })?;
         let legal = match self {
             Self::Waiting => matches!(ty, E::TaskPending | E::TaskCancelled | E::TaskSkipped),
             Self::Pending | Self::Retry => {
                 matches!(ty, E::TaskReceived | E::TaskCancelled | E::TaskFailed)
             }
             // A second TaskReceived is a takeover after the holder of the attempt vanished.
-            Self::Received => matches!(
-                ty,
-                E::TaskStarted | E::TaskFailed | E::TaskCancelled | E::TaskReceived
-            ),
-            Self::Started => matches!(
-                ty,
-                E::TaskSucceeded
-                    | E::TaskFailed
-                    | E::TaskRetry
-                    | E::TaskCancelled
-                    | E::TaskReceived
-            ),
+            Self::Received => matches!(ty, E::TaskStarted | E::TaskFailed | E::TaskCancelled | E::TaskReceived),
+            Self::Started => {
+                matches!(ty, E::TaskSucceeded | E::TaskFailed | E::TaskRetry | E::TaskCancelled | E::TaskReceived)
+            }
             _ => false,
         };
-        if legal {
-            Ok(next)
-        } else {
-            Err(IllegalTransition {
-                from: self,
-                event: ty,
-            })
-        }
+        if legal { Ok(next) } else { Err(IllegalTransition { from: self, event: ty }) }
     }
 }
 
@@ -175,9 +152,7 @@ impl GraphState {
 
     /// Parses a stored name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Running, Self::Success, Self::Failure, Self::Cancelled]
-            .into_iter()
-            .find(|g| g.as_str() == s)
+        [Self::Running, Self::Success, Self::Failure, Self::Cancelled].into_iter().find(|g| g.as_str() == s)
     }
 
     /// The state a graph-stream event moves its graph to.
@@ -202,36 +177,21 @@ mod tests {
     use super::*;
 
     fn succeeded() -> EventData {
-        EventData::TaskSucceeded {
-            attempt: 1,
-            results: vec![],
-        }
+        EventData::TaskSucceeded { attempt: 1, results: vec![] }
     }
 
     #[test]
     fn terminal_states_accept_nothing() {
-        for st in [
-            TaskState::Success,
-            TaskState::Failure,
-            TaskState::Cancelled,
-            TaskState::Skipped,
-        ] {
+        for st in [TaskState::Success, TaskState::Failure, TaskState::Cancelled, TaskState::Skipped] {
             assert!(st.check(&succeeded()).is_err());
             assert!(st.check(&EventData::TaskStarted { attempt: 1 }).is_err());
-            assert!(
-                st.check(&EventData::TaskCancelled { reason: None })
-                    .is_err()
-            );
+            assert!(st.check(&EventData::TaskCancelled { reason: None }).is_err());
         }
     }
 
     #[test]
     fn the_happy_path_and_a_late_duplicate() {
-        let received = EventData::TaskReceived {
-            attempt: 1,
-            worker_id: "w".into(),
-            takeover: false,
-        };
+        let received = EventData::TaskReceived { attempt: 1, worker_id: "w".into(), takeover: false };
         let mut st = TaskState::Waiting;
         for e in [
             EventData::TaskPending {
@@ -250,14 +210,7 @@ mod tests {
             st = st.check(&e).expect("legal");
         }
         assert_eq!(st, TaskState::Success);
-        assert!(
-            st.check(&received).is_err(),
-            "a late duplicate cannot move a finished task back"
-        );
-        assert!(
-            TaskState::Pending
-                .check(&EventData::TaskStarted { attempt: 1 })
-                .is_err()
-        );
+        assert!(st.check(&received).is_err(), "a late duplicate cannot move a finished task back");
+        assert!(TaskState::Pending.check(&EventData::TaskStarted { attempt: 1 }).is_err());
     }
 }

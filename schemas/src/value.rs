@@ -53,10 +53,7 @@ const NAMES: &[(&str, Scalar)] = &[
 
 /// Every type name Aurora accepts, for error messages and the handler catalogue.
 pub fn supported_type_names() -> Vec<String> {
-    let scalars = NAMES
-        .iter()
-        .filter(|(n, _)| *n != "byte")
-        .map(|(n, _)| n.to_string());
+    let scalars = NAMES.iter().filter(|(n, _)| *n != "byte").map(|(n, _)| n.to_string());
     let slices = NAMES.iter().map(|(n, _)| format!("[]{n}"));
     scalars.chain(slices).collect()
 }
@@ -64,11 +61,7 @@ pub fn supported_type_names() -> Vec<String> {
 impl ArgType {
     /// The name as written in specs and results.
     pub fn name(&self) -> String {
-        if self.slice {
-            format!("[]{}", self.name)
-        } else {
-            self.name.to_string()
-        }
+        if self.slice { format!("[]{}", self.name) } else { self.name.to_string() }
     }
 
     /// Checks that `value` is a valid value of this type, with range checks; returns what is wrong.
@@ -79,11 +72,7 @@ impl ArgType {
                 Value::Array(items) => items.iter().enumerate().try_for_each(|(i, v)| {
                     check_scalar(self.scalar, self.name, v).map_err(|e| format!("element {i}: {e}"))
                 }),
-                other => Err(format!(
-                    "expected a JSON array for {}, got {}",
-                    self.name(),
-                    kind(other)
-                )),
+                other => Err(format!("expected a JSON array for {}, got {}", self.name(), kind(other))),
             }
         } else {
             check_scalar(self.scalar, self.name, value)
@@ -108,51 +97,24 @@ fn check_scalar(scalar: Scalar, name: &str, v: &Value) -> Result<(), String> {
         Scalar::String if v.is_string() => Ok(()),
         Scalar::Int(bits) => {
             let n = v.as_i64().ok_or_else(|| not_integer(name, v))?;
-            let (min, max) = if bits == 64 {
-                (i64::MIN, i64::MAX)
-            } else {
-                (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1)
-            };
-            if n < min || n > max {
-                Err(format!("{n} is out of range for {name} ({min}..={max})"))
-            } else {
-                Ok(())
-            }
+            let (min, max) =
+                if bits == 64 { (i64::MIN, i64::MAX) } else { (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1) };
+            if n < min || n > max { Err(format!("{n} is out of range for {name} ({min}..={max})")) } else { Ok(()) }
         }
         Scalar::Uint(bits) => {
             if v.as_i64().is_some_and(|n| n < 0) {
-                return Err(format!(
-                    "{v} is out of range for {name} (it must not be negative)"
-                ));
+                return Err(format!("{v} is out of range for {name} (it must not be negative)"));
             }
             let n = v.as_u64().ok_or_else(|| not_integer(name, v))?;
-            let max = if bits == 64 {
-                u64::MAX
-            } else {
-                (1u64 << bits) - 1
-            };
-            if n > max {
-                Err(format!("{n} is out of range for {name} (0..={max})"))
-            } else {
-                Ok(())
-            }
+            let max = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+            if n > max { Err(format!("{n} is out of range for {name} (0..={max})")) } else { Ok(()) }
         }
         Scalar::Float64 if v.is_number() => Ok(()),
         Scalar::Float32 => {
-            let f = v
-                .as_f64()
-                .ok_or_else(|| format!("expected a number for {name}, got {}", kind(v)))?;
-            if f.abs() > f32::MAX as f64 {
-                Err(format!("{f} is out of range for float32"))
-            } else {
-                Ok(())
-            }
+            let f = v.as_f64().ok_or_else(|| format!("expected a number for {name}, got {}", kind(v)))?;
+            if f.abs() > f32::MAX as f64 { Err(format!("{f} is out of range for float32")) } else { Ok(()) }
         }
-        _ => Err(format!(
-            "expected {} for {name}, got {}",
-            expected(scalar),
-            kind(v)
-        )),
+        _ => Err(format!("expected {} for {name}, got {}", expected(scalar), kind(v))),
     }
 }
 
@@ -188,11 +150,7 @@ impl FromStr for ArgType {
         NAMES
             .iter()
             .find(|(n, _)| *n == base)
-            .map(|(name, scalar)| ArgType {
-                scalar: *scalar,
-                slice,
-                name,
-            })
+            .map(|(name, scalar)| ArgType { scalar: *scalar, slice, name })
             .ok_or_else(|| UnknownType(s.to_string()))
     }
 }
@@ -216,10 +174,7 @@ pub struct TypedValue {
 impl TypedValue {
     /// A value of the given type; not checked (use [`TypedValue::check`]).
     pub fn new(ty: impl Into<String>, value: impl Into<Value>) -> Self {
-        Self {
-            ty: ty.into(),
-            value: value.into(),
-        }
+        Self { ty: ty.into(), value: value.into() }
     }
 
     /// Parses the type name and checks the value against it.
@@ -244,19 +199,11 @@ mod tests {
         assert!(check("int8", json!(127)).is_ok());
         let err = check("int8", json!(300)).unwrap_err();
         assert!(err.contains("300 is out of range for int8"), "{err}");
-        assert!(
-            check("uint", json!(-1))
-                .unwrap_err()
-                .contains("must not be negative")
-        );
+        assert!(check("uint", json!(-1)).unwrap_err().contains("must not be negative"));
         assert!(check("uint8", json!(256)).is_err());
         assert!(check("int64", json!(i64::MAX)).is_ok());
         assert!(check("uint64", json!(u64::MAX)).is_ok());
-        assert!(
-            check("int64", json!(1.5))
-                .unwrap_err()
-                .contains("not a whole number")
-        );
+        assert!(check("int64", json!(1.5)).unwrap_err().contains("not a whole number"));
         assert!(check("float32", json!(1e300)).is_err());
         assert!(check("float64", json!(1e300)).is_ok());
     }
@@ -264,19 +211,12 @@ mod tests {
     #[test]
     fn types_and_slices() {
         assert!(check("[]string", json!(["a", "b"])).is_ok());
-        assert!(
-            check("[]int16", json!([1, 70000]))
-                .unwrap_err()
-                .contains("element 1")
-        );
+        assert!(check("[]int16", json!([1, 70000])).unwrap_err().contains("element 1"));
         assert!(check("[]bool", Value::Null).is_ok());
         assert!(check("bool", json!("true")).is_err());
         let err = check("decimal", json!(1)).unwrap_err();
         assert!(err.contains("`decimal` is not a supported type"), "{err}");
-        assert_eq!(
-            "[]byte".parse::<ArgType>().map(|t| t.name()),
-            Ok("[]byte".to_string())
-        );
+        assert_eq!("[]byte".parse::<ArgType>().map(|t| t.name()), Ok("[]byte".to_string()));
         assert_eq!(supported_type_names().len(), 29);
     }
 }

@@ -54,28 +54,16 @@ impl Drop for Scratch {
 /// directory (`target/<profile>/`) whenever this package's tests are built.
 pub fn binary() -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable's path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
     let bin = dir.join(format!("aurora-under-test{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing; build it with `cargo build -p aurora-e2e`",
-        bin.display()
-    );
+    assert!(bin.exists(), "{} is missing; build it with `cargo build -p aurora-e2e`", bin.display());
     bin
 }
 
 impl Server {
     /// Starts `aurora dev` on `data_dir` with extra `--set key=value` arguments.
     pub async fn start(data_dir: &Path, extra: &[&str]) -> Self {
-        Self::start_on(
-            data_dir,
-            "127.0.0.1:0",
-            extra.iter().map(|s| s.to_string()).collect(),
-        )
-        .await
+        Self::start_on(data_dir, "127.0.0.1:0", extra.iter().map(|s| s.to_string()).collect()).await
     }
 
     /// Starts `aurora dev` with a config file as well.
@@ -117,17 +105,12 @@ impl Server {
                 }
             }
         });
-        let url = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| {
-                let log = std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default();
-                panic!("aurora dev did not come up; its log:\n{log}")
-            });
+        let url = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+            let log = std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default();
+            panic!("aurora dev did not come up; its log:\n{log}")
+        });
         let anonymous = Client::new(&url, None);
-        let token = anonymous
-            .login("admin", PASSWORD)
-            .await
-            .expect("admin login");
+        let token = anonymous.login("admin", PASSWORD).await.expect("admin login");
         Self {
             child,
             url: url.clone(),
@@ -150,9 +133,7 @@ impl Server {
 
     /// SIGTERM and wait for a clean exit.
     pub fn stop(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         self.child.wait().expect("wait for aurora dev")
     }
 
@@ -165,11 +146,7 @@ impl Server {
 
     /// Submits a `GraphInput`; returns the graph id.
     pub async fn submit(&self, input: Value) -> String {
-        let run = self
-            .client
-            .submit(input)
-            .await
-            .expect("submission accepted");
+        let run = self.client.submit(input).await.expect("submission accepted");
         run["id"].as_str().expect("graph id").to_string()
     }
 
@@ -181,10 +158,7 @@ impl Server {
             if g["state"].as_str().is_some_and(|s| s != "RUNNING") {
                 return g;
             }
-            assert!(
-                Instant::now() < deadline,
-                "graph {id} did not end within {timeout:?}: {g:#}"
-            );
+            assert!(Instant::now() < deadline, "graph {id} did not end within {timeout:?}: {g:#}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -192,13 +166,60 @@ impl Server {
     /// The number of events in the ledger file (read directly, as an auditor would).
     pub fn ledger_event_count(&self) -> i64 {
         let path = self.data_dir.join("data/ledger.sqlite");
-        let conn = rusqlite::Connection::open_with_flags(
-            &path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .expect("open ledger read-only");
-        conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
-            .expect("count events")
+        let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open ledger read-only");
+        conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).expect("count events")
+    }
+}
+
+/// One `aurora` process of any role (`gateway`, `projector`, `worker`, …).
+pub struct Process {
+    child: Child,
+    /// Its GraphiQL or health base URL.
+    pub url: String,
+}
+
+impl Process {
+    /// Starts `aurora <args>` with its log in `log`, and waits for its banner.
+    pub fn spawn(args: &[String], log: &Path) -> Self {
+        let log_file = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("open log");
+        let mut child = Command::new(binary())
+            .args(args)
+            .env_remove("AURORA_TOKEN")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .expect("start aurora");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let line = line.trim().to_string();
+                for prefix in ["GraphiQL:", "health:"] {
+                    if let Some(rest) = line.strip_prefix(prefix) {
+                        let url = rest.trim().trim_end_matches("/graphql").trim_end_matches("/health").to_string();
+                        let _ = tx.send(url);
+                    }
+                }
+            }
+        });
+        let url = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+            panic!("aurora {args:?} did not come up; its log:\n{}", std::fs::read_to_string(log).unwrap_or_default())
+        });
+        Self { child, url }
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
@@ -219,12 +240,7 @@ pub fn task<'a>(graph: &'a Value, key: &str) -> &'a Value {
 
 /// Event types of a task's history, in order.
 pub fn types(task: &Value) -> Vec<String> {
-    task["history"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| e["type"].as_str().unwrap_or("").to_string())
-        .collect()
+    task["history"].as_array().into_iter().flatten().map(|e| e["type"].as_str().unwrap_or("").to_string()).collect()
 }
 
 /// The invariants every finished run must satisfy: the graph ended once; every task has exactly
@@ -239,49 +255,21 @@ pub fn assert_invariants(graph: &Value) {
         .flatten()
         .filter(|e| {
             e["taskId"].is_null()
-                && ["GraphSucceeded", "GraphFailed", "GraphCancelled"]
-                    .contains(&e["type"].as_str().unwrap_or(""))
+                && ["GraphSucceeded", "GraphFailed", "GraphCancelled"].contains(&e["type"].as_str().unwrap_or(""))
         })
         .count();
-    assert_eq!(
-        graph_ends, 1,
-        "graph {id} has {graph_ends} terminal graph events"
-    );
-    const TERMINAL: [&str; 4] = [
-        "TaskSucceeded",
-        "TaskFailed",
-        "TaskCancelled",
-        "TaskSkipped",
-    ];
+    assert_eq!(graph_ends, 1, "graph {id} has {graph_ends} terminal graph events");
+    const TERMINAL: [&str; 4] = ["TaskSucceeded", "TaskFailed", "TaskCancelled", "TaskSkipped"];
     for t in graph["tasks"].as_array().expect("tasks") {
         let key = t["key"].as_str().unwrap_or("?");
         let history = t["history"].as_array().expect("history");
-        let versions: Vec<i64> = history
-            .iter()
-            .map(|e| e["version"].as_i64().unwrap_or(-1))
-            .collect();
-        assert_eq!(
-            versions,
-            (1..=history.len() as i64).collect::<Vec<_>>(),
-            "task {key}: versions are gapless from 1"
-        );
+        let versions: Vec<i64> = history.iter().map(|e| e["version"].as_i64().unwrap_or(-1)).collect();
+        assert_eq!(versions, (1..=history.len() as i64).collect::<Vec<_>>(), "task {key}: versions are gapless from 1");
         let kinds = types(t);
-        let terminal: Vec<usize> = kinds
-            .iter()
-            .enumerate()
-            .filter(|(_, k)| TERMINAL.contains(&k.as_str()))
-            .map(|(i, _)| i)
-            .collect();
-        assert_eq!(
-            terminal.len(),
-            1,
-            "task {key}: exactly one terminal event, got {kinds:?}"
-        );
-        assert_eq!(
-            terminal[0],
-            kinds.len() - 1,
-            "task {key}: nothing after the terminal event: {kinds:?}"
-        );
+        let terminal: Vec<usize> =
+            kinds.iter().enumerate().filter(|(_, k)| TERMINAL.contains(&k.as_str())).map(|(i, _)| i).collect();
+        assert_eq!(terminal.len(), 1, "task {key}: exactly one terminal event, got {kinds:?}");
+        assert_eq!(terminal[0], kinds.len() - 1, "task {key}: nothing after the terminal event: {kinds:?}");
         let pendings = kinds.iter().filter(|k| *k == "TaskPending").count();
         assert!(pendings <= 1, "task {key} was dispatched {pendings} times");
     }
@@ -291,8 +279,7 @@ pub fn assert_invariants(graph: &Value) {
 pub fn states(graph: &Value) -> HashMap<String, usize> {
     let mut out = HashMap::new();
     for t in graph["tasks"].as_array().into_iter().flatten() {
-        *out.entry(t["state"].as_str().unwrap_or("?").to_string())
-            .or_default() += 1;
+        *out.entry(t["state"].as_str().unwrap_or("?").to_string()).or_default() += 1;
     }
     out
 }

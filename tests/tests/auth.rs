@@ -17,19 +17,13 @@ fn input() -> serde_json::Value {
 async fn refused(client: &aurora::client::Client, graph_id: &str) {
     let q = client.query(QUERY, json!({})).await.unwrap_err();
     assert_eq!(q.codes(), ["UNAUTHENTICATED"], "query: {q}");
-    let m = client
-        .query(MUTATION, json!({ "i": input() }))
-        .await
-        .unwrap_err();
+    let m = client.query(MUTATION, json!({ "i": input() })).await.unwrap_err();
     assert_eq!(m.codes(), ["UNAUTHENTICATED"], "mutation: {m}");
     match client.graph_events(graph_id).await {
         Err(_) => {}
         Ok(mut s) => {
             let first = s.next().await;
-            assert!(
-                matches!(first, None | Some(Err(_))),
-                "subscription must be refused, got {first:?}"
-            );
+            assert!(matches!(first, None | Some(Err(_))), "subscription must be refused, got {first:?}");
         }
     }
 }
@@ -40,40 +34,17 @@ async fn no_token_a_bad_token_and_a_revoked_token_are_refused() {
     let server = Server::start(&dir.0, &[]).await;
     let id = server.submit(input()).await;
     refused(&server.anonymous(), &id).await;
-    refused(
-        &server
-            .client
-            .with_token(Some("aur_not_a_real_token".into())),
-        &id,
-    )
-    .await;
-    let wrong = server
-        .anonymous()
-        .login("admin", "wrong")
-        .await
-        .unwrap_err();
+    refused(&server.client.with_token(Some("aur_not_a_real_token".into())), &id).await;
+    let wrong = server.anonymous().login("admin", "wrong").await.unwrap_err();
     assert_eq!(wrong.codes(), ["UNAUTHENTICATED"]);
 
-    let token = server
-        .anonymous()
-        .login("admin", PASSWORD)
-        .await
-        .expect("login");
+    let token = server.anonymous().login("admin", PASSWORD).await.expect("login");
     let mine = server.client.with_token(Some(token));
-    mine.query(QUERY, json!({}))
-        .await
-        .expect("a fresh token works");
-    let out = mine
-        .query("mutation { logout }", json!({}))
-        .await
-        .expect("logout");
+    mine.query(QUERY, json!({})).await.expect("a fresh token works");
+    let out = mine.query("mutation { logout }", json!({})).await.expect("logout");
     assert_eq!(out["logout"], true);
     refused(&mine, &id).await;
-    server
-        .client
-        .query(QUERY, json!({}))
-        .await
-        .expect("other sessions are unaffected");
+    server.client.query(QUERY, json!({})).await.expect("other sessions are unaffected");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,23 +71,11 @@ async fn a_viewer_may_read_but_not_submit_and_the_submitter_is_recorded() {
     let g = server.wait_terminal(&id, Duration::from_secs(30)).await;
     assert_eq!(g["submittedBy"], "admin");
     let submitted = &g["history"][0];
-    assert_eq!(
-        (submitted["type"].as_str(), submitted["actor"].as_str()),
-        (Some("GraphSubmitted"), Some("admin"))
-    );
+    assert_eq!((submitted["type"].as_str(), submitted["actor"].as_str()), (Some("GraphSubmitted"), Some("admin")));
 
-    let token = server
-        .anonymous()
-        .login("vera", "viewer-pw")
-        .await
-        .expect("viewer login");
+    let token = server.anonymous().login("vera", "viewer-pw").await.expect("viewer login");
     let vera = server.client.with_token(Some(token));
-    vera.query(QUERY, json!({}))
-        .await
-        .expect("a viewer can read");
-    let err = vera
-        .query(MUTATION, json!({ "i": input() }))
-        .await
-        .unwrap_err();
+    vera.query(QUERY, json!({})).await.expect("a viewer can read");
+    let err = vera.query(MUTATION, json!({ "i": input() })).await.unwrap_err();
     assert_eq!(err.codes(), ["FORBIDDEN"], "{err}");
 }

@@ -9,16 +9,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn replay(data_dir: &std::path::Path) -> (bool, String) {
-    let out = Command::new(binary())
-        .args(["replay", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .expect("run aurora replay");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(binary()).args(["replay", "--data-dir"]).arg(data_dir).output().expect("run aurora replay");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
 
@@ -27,10 +19,7 @@ fn fan_in(n: usize, ms: i64) -> Value {
     let mut join = task("join", "echo", &[]);
     join["passResults"] = json!(true);
     tasks.push(join);
-    graph(
-        tasks,
-        (0..n).map(|i| edge(&format!("w{i}"), "join")).collect(),
-    )
+    graph(tasks, (0..n).map(|i| edge(&format!("w{i}"), "join")).collect())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,16 +29,7 @@ async fn sigkill_mid_run_then_restart_finishes_everything_once_and_replay_audits
     let ids = vec![
         server.submit(sleep_chain(3, 1_200)).await,
         server.submit(fan_in(6, 900)).await,
-        server
-            .submit(graph(
-                vec![task(
-                    "quick",
-                    "add",
-                    &[("int64", json!(2)), ("int64", json!(3))],
-                )],
-                vec![],
-            ))
-            .await,
+        server.submit(graph(vec![task("quick", "add", &[("int64", json!(2)), ("int64", json!(3))])], vec![])).await,
     ];
     // Kill while attempts are running.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -85,15 +65,10 @@ async fn sigkill_mid_run_then_restart_finishes_everything_once_and_replay_audits
             }
         }
     }
-    assert!(
-        takeovers >= 1,
-        "at least the running s0 was interrupted and taken over"
-    );
+    assert!(takeovers >= 1, "at least the running s0 was interrupted and taken over");
     let fan = server.client.graph(&ids[1]).await.expect("graph");
     assert_eq!(
-        aurora_e2e::task(&fan, "join")["args"]
-            .as_array()
-            .map(Vec::len),
+        aurora_e2e::task(&fan, "join")["args"].as_array().map(Vec::len),
         Some(0),
         "sleep returns nothing to pass"
     );
@@ -104,19 +79,17 @@ async fn sigkill_mid_run_then_restart_finishes_everything_once_and_replay_audits
     let data = dir.0.join("data");
     let (ok, out) = replay(&data);
     assert!(ok, "replay after a crash and restart is clean:\n{out}");
-    assert!(
-        out.contains("read models are identical to a rebuild"),
-        "{out}"
-    );
+    assert!(out.contains("read models are identical to a rebuild"), "{out}");
 
     // Tamper with one stored event, as an attacker with file access would.
     let conn = rusqlite::Connection::open(data.join("ledger.sqlite")).expect("open ledger");
-    conn.execute_batch("DROP TRIGGER events_are_immutable")
-        .expect("drop the guard");
+    conn.execute_batch("DROP TRIGGER events_are_immutable").expect("drop the guard");
     let (stream, version): (String, i64) = conn
-        .query_row("SELECT stream, version FROM events WHERE type = 'TaskSucceeded' ORDER BY position LIMIT 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT stream, version FROM events WHERE type = 'TaskSucceeded' ORDER BY position LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .expect("a success event");
     let changed = conn
         .execute(
@@ -128,8 +101,5 @@ async fn sigkill_mid_run_then_restart_finishes_everything_once_and_replay_audits
     drop(conn);
     let (ok, out) = replay(&data);
     assert!(!ok, "replay must fail on a tampered ledger:\n{out}");
-    assert!(
-        out.contains(&format!("stream {stream} version {version}")),
-        "names the stream and version:\n{out}"
-    );
+    assert!(out.contains(&format!("stream {stream} version {version}")), "names the stream and version:\n{out}");
 }

@@ -20,16 +20,8 @@ async fn the_seed_readme_example_succeeds_with_its_results_and_history() {
     let server = Server::start(&dir.0, &["worker.labels.k1=v1", "worker.labels.k2=v2"]).await;
     let mut input = graph(
         vec![
-            task(
-                "y4e6vr63qb",
-                "add",
-                &[("int64", json!(1)), ("int64", json!(2))],
-            ),
-            task(
-                "ql0iytfa36",
-                "add",
-                &[("int64", json!(3)), ("int64", json!(4))],
-            ),
+            task("y4e6vr63qb", "add", &[("int64", json!(1)), ("int64", json!(2))]),
+            task("ql0iytfa36", "add", &[("int64", json!(3)), ("int64", json!(4))]),
         ],
         vec![edge("y4e6vr63qb", "ql0iytfa36")],
     );
@@ -43,15 +35,9 @@ async fn the_seed_readme_example_succeeds_with_its_results_and_history() {
         assert_eq!(t["state"], "SUCCESS");
         assert_eq!(results(t), vec![json!({ "type": "int64", "value": sum })]);
         let history = t["history"].as_array().expect("history");
-        let st: Vec<&str> = history
-            .iter()
-            .map(|e| e["state"].as_str().unwrap_or(""))
-            .collect();
+        let st: Vec<&str> = history.iter().map(|e| e["state"].as_str().unwrap_or("")).collect();
         assert_eq!(st, ["PENDING", "RECEIVED", "STARTED", "SUCCESS"], "{key}");
-        let versions: Vec<i64> = history
-            .iter()
-            .map(|e| e["version"].as_i64().unwrap_or(0))
-            .collect();
+        let versions: Vec<i64> = history.iter().map(|e| e["version"].as_i64().unwrap_or(0)).collect();
         assert_eq!(versions, [1, 2, 3, 4]);
     }
     // The successor was dispatched only after its predecessor succeeded.
@@ -75,25 +61,12 @@ async fn a_diamond_passes_results_in_edge_order() {
     let input = graph(
         vec![
             task("a", "add", &[("int64", json!(1)), ("int64", json!(1))]),
-            task(
-                "b",
-                "multiply",
-                &[("int64", json!(10)), ("int64", json!(2))],
-            ),
-            task(
-                "c",
-                "concat",
-                &[("string", json!("x")), ("string", json!("y"))],
-            ),
+            task("b", "multiply", &[("int64", json!(10)), ("int64", json!(2))]),
+            task("c", "concat", &[("string", json!("x")), ("string", json!("y"))]),
             d,
         ],
         // d's incoming edges are listed c before b: results arrive in that order.
-        vec![
-            edge("a", "b"),
-            edge("a", "c"),
-            edge("c", "d"),
-            edge("b", "d"),
-        ],
+        vec![edge("a", "b"), edge("a", "c"), edge("c", "d"), edge("b", "d")],
     );
     let id = server.submit(input).await;
     let g = server.wait_terminal(&id, WAIT).await;
@@ -104,11 +77,7 @@ async fn a_diamond_passes_results_in_edge_order() {
         json!({ "type": "string", "value": "xy" }),
         json!({ "type": "int64", "value": 20 }),
     ];
-    assert_eq!(
-        d["args"].as_array().cloned().unwrap_or_default(),
-        expected,
-        "own args, then c's, then b's"
-    );
+    assert_eq!(d["args"].as_array().cloned().unwrap_or_default(), expected, "own args, then c's, then b's");
     assert_eq!(results(d), expected, "echo returns what it was given");
     assert_invariants(&g);
 }
@@ -146,37 +115,18 @@ async fn retries_then_failure_skip_descendants_and_spare_independent_branches() 
         .collect();
     assert_eq!(states_of_bad, ["RETRY", "RETRY", "FAILURE"]);
     assert_eq!(bad["attempts"], 3);
-    assert_eq!(
-        types(bad).iter().filter(|t| *t == "TaskReceived").count(),
-        3,
-        "three attempts in the history"
-    );
+    assert_eq!(types(bad).iter().filter(|t| *t == "TaskReceived").count(), 3, "three attempts in the history");
     assert_eq!(bad["error"], "disk on fire");
     for key in ["child", "grandchild"] {
         let t = aurora_e2e::task(&g, key);
         assert_eq!(t["state"], "SKIPPED", "{key}");
-        assert!(
-            t["error"].as_str().unwrap_or("").contains("`bad` failed"),
-            "{key}: {}",
-            t["error"]
-        );
+        assert!(t["error"].as_str().unwrap_or("").contains("`bad` failed"), "{key}: {}", t["error"]);
     }
     let flaky = aurora_e2e::task(&g, "flaky");
     assert_eq!(flaky["state"], "SUCCESS");
-    assert_eq!(
-        results(flaky),
-        vec![json!({ "type": "int64", "value": 2 })],
-        "succeeds on attempt 2"
-    );
-    assert_eq!(
-        aurora_e2e::task(&g, "other")["state"],
-        "SUCCESS",
-        "an independent branch still succeeds"
-    );
-    let graph_end = g["history"]
-        .as_array()
-        .and_then(|h| h.last().cloned())
-        .expect("events");
+    assert_eq!(results(flaky), vec![json!({ "type": "int64", "value": 2 })], "succeeds on attempt 2");
+    assert_eq!(aurora_e2e::task(&g, "other")["state"], "SUCCESS", "an independent branch still succeeds");
+    let graph_end = g["history"].as_array().and_then(|h| h.last().cloned()).expect("events");
     assert_eq!(graph_end["type"], "GraphFailed");
     assert_eq!(graph_end["data"]["failed"], json!(["bad"]));
     assert_invariants(&g);
@@ -191,18 +141,12 @@ async fn a_timeout_ends_a_long_attempt_and_says_so() {
     let started = std::time::Instant::now();
     let id = server.submit(graph(vec![slow], vec![])).await;
     let g = server.wait_terminal(&id, WAIT).await;
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "the attempt was cut short, not waited out"
-    );
+    assert!(started.elapsed() < Duration::from_secs(4), "the attempt was cut short, not waited out");
     let t = aurora_e2e::task(&g, "slow");
     assert_eq!(t["state"], "FAILURE");
     let err = t["error"].as_str().unwrap_or("");
     assert!(err.contains("timed out after 200 ms"), "{err}");
-    let failed = t["history"]
-        .as_array()
-        .and_then(|h| h.last().cloned())
-        .expect("events");
+    let failed = t["history"].as_array().and_then(|h| h.last().cloned()).expect("events");
     assert_eq!(failed["data"]["kind"], "timeout");
     assert_invariants(&g);
 }
@@ -222,46 +166,22 @@ async fn cancelling_a_running_graph_cancels_running_and_waiting_tasks() {
     }
     let run = server
         .client
-        .query(
-            "mutation($id: ID!) { cancelGraph(id: $id, reason: \"not needed\") { id } }",
-            json!({ "id": id }),
-        )
+        .query("mutation($id: ID!) { cancelGraph(id: $id, reason: \"not needed\") { id } }", json!({ "id": id }))
         .await
         .expect("cancel accepted");
     assert_eq!(run["cancelGraph"]["id"], id);
     let g = server.wait_terminal(&id, Duration::from_secs(10)).await;
     assert_eq!(g["state"], "CANCELLED");
-    assert_eq!(
-        states(&g).get("CANCELLED"),
-        Some(&3),
-        "the running task and both waiting ones: {g:#}"
-    );
+    assert_eq!(states(&g).get("CANCELLED"), Some(&3), "the running task and both waiting ones: {g:#}");
     assert!(g["finishedAt"].is_string());
     assert_invariants(&g);
     let cancel = "mutation($id: ID!) { cancelGraph(id: $id) { id state } }";
-    let again = server
-        .client
-        .query(cancel, json!({ "id": id }))
-        .await
-        .expect("repeating a cancel is a no-op");
+    let again = server.client.query(cancel, json!({ "id": id })).await.expect("repeating a cancel is a no-op");
     assert_eq!(again["cancelGraph"]["state"], "CANCELLED");
-    let done = server
-        .submit(graph(
-            vec![task("quick", "add", &[("int64", json!(1))])],
-            vec![],
-        ))
-        .await;
+    let done = server.submit(graph(vec![task("quick", "add", &[("int64", json!(1))])], vec![])).await;
     server.wait_terminal(&done, WAIT).await;
-    let err = server
-        .client
-        .query(cancel, json!({ "id": done }))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.codes(),
-        ["BAD_USER_INPUT"],
-        "an ended graph cannot be cancelled: {err}"
-    );
+    let err = server.client.query(cancel, json!({ "id": done })).await.unwrap_err();
+    assert_eq!(err.codes(), ["BAD_USER_INPUT"], "an ended graph cannot be cancelled: {err}");
     assert!(err.to_string().contains("already ended SUCCESS"), "{err}");
 }
 
@@ -271,20 +191,12 @@ async fn a_task_no_worker_can_take_fails_after_the_schedule_to_start_timeout() {
     let server = Server::start(&dir.0, &["projector.schedule_to_start_secs=1"]).await;
     let mut t = task("gpu-job", "add", &[("int64", json!(1))]);
     t["labelSelector"] = json!({ "gpu": "true" });
-    let id = server
-        .submit(graph(
-            vec![t, task("cpu-job", "add", &[("int64", json!(1))])],
-            vec![],
-        ))
-        .await;
+    let id = server.submit(graph(vec![t, task("cpu-job", "add", &[("int64", json!(1))])], vec![])).await;
     let g = server.wait_terminal(&id, Duration::from_secs(20)).await;
     let gpu = aurora_e2e::task(&g, "gpu-job");
     assert_eq!(gpu["state"], "FAILURE");
     let err = gpu["error"].as_str().unwrap_or("");
-    assert!(
-        err.contains("no live worker offers handler `add` with labels matching {\"gpu\":\"true\"}"),
-        "{err}"
-    );
+    assert!(err.contains("no live worker offers handler `add` with labels matching {\"gpu\":\"true\"}"), "{err}");
     assert_eq!(aurora_e2e::task(&g, "cpu-job")["state"], "SUCCESS");
     assert_invariants(&g);
 }
@@ -293,12 +205,7 @@ async fn a_task_no_worker_can_take_fails_after_the_schedule_to_start_timeout() {
 async fn health_readiness_and_metrics_report_what_happened() {
     let dir = Scratch::new("observability");
     let server = Server::start(&dir.0, &[]).await;
-    let id = server
-        .submit(graph(
-            vec![task("a", "add", &[("int64", json!(1))])],
-            vec![],
-        ))
-        .await;
+    let id = server.submit(graph(vec![task("a", "add", &[("int64", json!(1))])], vec![])).await;
     server.wait_terminal(&id, WAIT).await;
     let get = |path: &str| {
         let url = format!("{}{path}", server.url);
@@ -307,10 +214,7 @@ async fn health_readiness_and_metrics_report_what_happened() {
             (resp.status().as_u16(), resp.text().await.expect("body"))
         }
     };
-    assert_eq!(
-        get("/health").await,
-        (200, r#"{"status":"ok"}"#.to_string())
-    );
+    assert_eq!(get("/health").await, (200, r#"{"status":"ok"}"#.to_string()));
     let (status, ready) = get("/ready").await;
     assert_eq!(status, 200, "{ready}");
     let (status, metrics) = get("/metrics").await;

@@ -12,11 +12,7 @@ use std::time::{Duration, Instant};
 fn record(line: &str) {
     println!("{line}");
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-figures.txt");
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-    {
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
         let _ = writeln!(f, "{line}");
     }
 }
@@ -43,33 +39,16 @@ async fn run(server: &Server, name: &str, input: serde_json::Value, tasks: usize
 async fn ten_thousand_independent_tasks_complete() {
     let dir = Scratch::new("scale-wide");
     let server = Server::start(&dir.0, &[]).await;
-    let tasks = (0..10_000)
-        .map(|i| {
-            task(
-                &format!("t{i}"),
-                "add",
-                &[("int64", json!(i)), ("int64", json!(1))],
-            )
-        })
-        .collect();
-    run(
-        &server,
-        "10,000-task graph without edges",
-        graph(tasks, vec![]),
-        10_000,
-    )
-    .await;
+    let tasks =
+        (0..10_000).map(|i| task(&format!("t{i}"), "add", &[("int64", json!(i)), ("int64", json!(1))])).collect();
+    run(&server, "10,000-task graph without edges", graph(tasks, vec![]), 10_000).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_task_chain_completes() {
     let dir = Scratch::new("scale-chain");
     let server = Server::start(&dir.0, &[]).await;
-    let tasks = (0..1_000)
-        .map(|i| task(&format!("c{i}"), "add", &[("int64", json!(i))]))
-        .collect();
-    let edges = (1..1_000)
-        .map(|i| edge(&format!("c{}", i - 1), &format!("c{i}")))
-        .collect();
+    let tasks = (0..1_000).map(|i| task(&format!("c{i}"), "add", &[("int64", json!(i))])).collect();
+    let edges = (1..1_000).map(|i| edge(&format!("c{}", i - 1), &format!("c{i}"))).collect();
     run(&server, "1,000-task chain", graph(tasks, edges), 1_000).await;
 }

@@ -11,9 +11,8 @@ use std::time::Duration;
 async fn collect(server: &Server, id: &str) -> Vec<Value> {
     let mut stream = server.client.graph_events(id).await.expect("subscribed");
     let mut events = Vec::new();
-    while let Some(e) = tokio::time::timeout(Duration::from_secs(30), stream.next())
-        .await
-        .expect("an event or completion in time")
+    while let Some(e) =
+        tokio::time::timeout(Duration::from_secs(30), stream.next()).await.expect("an event or completion in time")
     {
         events.push(e.expect("event"));
     }
@@ -21,10 +20,7 @@ async fn collect(server: &Server, id: &str) -> Vec<Value> {
 }
 
 fn ids(events: &[Value]) -> Vec<String> {
-    events
-        .iter()
-        .map(|e| e["id"].as_str().unwrap_or("").to_string())
-        .collect()
+    events.iter().map(|e| e["id"].as_str().unwrap_or("").to_string()).collect()
 }
 
 fn assert_per_stream_order(events: &[Value]) {
@@ -55,29 +51,13 @@ async fn a_subscriber_joining_mid_run_sees_every_event_once_then_completion() {
     let g = server.wait_terminal(&id, Duration::from_secs(10)).await;
     assert_eq!(g["state"], "SUCCESS");
     let stored = g["history"].as_array().cloned().expect("history");
-    assert_eq!(
-        ids(&live),
-        ids(&stored),
-        "every stored event, in ledger order"
-    );
-    assert_eq!(
-        ids(&live).into_iter().collect::<HashSet<_>>().len(),
-        live.len(),
-        "no duplicates"
-    );
+    assert_eq!(ids(&live), ids(&stored), "every stored event, in ledger order");
+    assert_eq!(ids(&live).into_iter().collect::<HashSet<_>>().len(), live.len(), "no duplicates");
     assert_per_stream_order(&live);
-    assert_eq!(
-        live.last().map(|e| e["type"].clone()),
-        Some("GraphSucceeded".into()),
-        "ends with the graph's end"
-    );
+    assert_eq!(live.last().map(|e| e["type"].clone()), Some("GraphSucceeded".into()), "ends with the graph's end");
 
     let late = collect(&server, &id).await;
-    assert_eq!(
-        ids(&late),
-        ids(&stored),
-        "a subscriber after the end gets the full history and completes"
-    );
+    assert_eq!(ids(&late), ids(&stored), "a subscriber after the end gets the full history and completes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,20 +81,11 @@ async fn many_concurrent_subscribers_all_see_the_same_events() {
         .collect();
     let mut all = Vec::new();
     for s in subs {
-        all.push(
-            tokio::time::timeout(Duration::from_secs(30), s)
-                .await
-                .expect("in time")
-                .expect("join"),
-        );
+        all.push(tokio::time::timeout(Duration::from_secs(30), s).await.expect("in time").expect("join"));
     }
     let g = server.wait_terminal(&id, Duration::from_secs(10)).await;
-    let stored: Vec<String> = g["history"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| e["id"].as_str().unwrap_or("").to_string())
-        .collect();
+    let stored: Vec<String> =
+        g["history"].as_array().into_iter().flatten().map(|e| e["id"].as_str().unwrap_or("").to_string()).collect();
     for seen in all {
         assert_eq!(seen, stored);
     }
@@ -124,15 +95,7 @@ async fn many_concurrent_subscribers_all_see_the_same_events() {
 async fn subscribing_to_an_unknown_graph_is_an_error() {
     let dir = Scratch::new("subscribe-unknown");
     let server = Server::start(&dir.0, &[]).await;
-    let mut s = server
-        .client
-        .graph_events(&uuid::Uuid::now_v7().to_string())
-        .await
-        .expect("connected");
-    let first = s
-        .next()
-        .await
-        .expect("an answer")
-        .expect_err("no such graph");
+    let mut s = server.client.graph_events(&uuid::Uuid::now_v7().to_string()).await.expect("connected");
+    let first = s.next().await.expect("an answer").expect_err("no such graph");
     assert_eq!(first.codes(), ["NOT_FOUND"], "{first}");
 }

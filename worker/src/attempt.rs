@@ -68,45 +68,24 @@ impl Runner {
     }
 
     /// Claims, runs and records one order.
-    pub async fn run(
-        &self,
-        order: TaskOrder,
-        redelivered: bool,
-    ) -> Result<Outcome, aurora_ledger::Error> {
+    pub async fn run(&self, order: TaskOrder, redelivered: bool) -> Result<Outcome, aurora_ledger::Error> {
         let Some((version, attempt)) = self.claim(&order, redelivered).await? else {
             debug!(task_id = %order.task_id, version = order.version, "duplicate order dropped");
-            crate::metrics::DUPLICATES
-                .with_label_values(&[&order.queue.handler])
-                .inc();
+            crate::metrics::DUPLICATES.with_label_values(&[&order.queue.handler]).inc();
             return Ok(Outcome::Duplicate);
         };
-        let ctx = Context {
-            task_id: order.task_id,
-            graph_id: order.graph_id,
-            attempt,
-        };
-        let timer = crate::metrics::DURATION
-            .with_label_values(&[&order.queue.handler])
-            .start_timer();
+        let ctx = Context { task_id: order.task_id, graph_id: order.graph_id, attempt };
+        let timer = crate::metrics::DURATION.with_label_values(&[&order.queue.handler]).start_timer();
         let outcome = self.execute(&order, ctx).await;
         timer.observe_duration();
         let data = self.decide(&order, attempt, outcome);
         let state = TaskState::after(data.event_type()).unwrap_or(TaskState::Failure);
         let mut delay = Duration::from_millis(20);
         for _ in 0..8 {
-            match self
-                .ledger
-                .append(AppendRequest::new(
-                    version,
-                    vec![self.event(&order, data.clone())],
-                ))
-                .await
-            {
+            match self.ledger.append(AppendRequest::new(version, vec![self.event(&order, data.clone())])).await {
                 Ok(_) => {
                     info!(task_id = %order.task_id, attempt, state = %state, "attempt recorded");
-                    crate::metrics::TRANSITIONS
-                        .with_label_values(&[&order.queue.handler, state.as_str()])
-                        .inc();
+                    crate::metrics::TRANSITIONS.with_label_values(&[&order.queue.handler, state.as_str()]).inc();
                     return Ok(Outcome::Recorded(state));
                 }
                 Err(e) if e.is_conflict() => {
@@ -120,38 +99,20 @@ impl Runner {
                 }
             }
         }
-        Err(aurora_ledger::Error::Unavailable(format!(
-            "could not record the outcome of task {}",
-            order.task_id
-        )))
+        Err(aurora_ledger::Error::Unavailable(format!("could not record the outcome of task {}", order.task_id)))
     }
 
     /// Appends `TaskReceived` + `TaskStarted` at the order's version. Returns the version after
     /// the claim and the attempt number, or `None` if this order lost.
-    async fn claim(
-        &self,
-        order: &TaskOrder,
-        redelivered: bool,
-    ) -> Result<Option<(u64, u32)>, aurora_ledger::Error> {
+    async fn claim(&self, order: &TaskOrder, redelivered: bool) -> Result<Option<(u64, u32)>, aurora_ledger::Error> {
         let takeover = order.takeover || redelivered;
         let events = |attempt: u32| {
             vec![
-                self.event(
-                    order,
-                    EventData::TaskReceived {
-                        attempt,
-                        worker_id: self.worker_id.clone(),
-                        takeover,
-                    },
-                ),
+                self.event(order, EventData::TaskReceived { attempt, worker_id: self.worker_id.clone(), takeover }),
                 self.event(order, EventData::TaskStarted { attempt }),
             ]
         };
-        match self
-            .ledger
-            .append(AppendRequest::new(order.version, events(order.attempt)))
-            .await
-        {
+        match self.ledger.append(AppendRequest::new(order.version, events(order.attempt))).await {
             Ok(_) => return Ok(Some((order.version + 2, order.attempt))),
             Err(e) if !e.is_conflict() => return Err(e),
             Err(_) if !takeover => return Ok(None),
@@ -174,11 +135,7 @@ impl Runner {
             .unwrap_or(0);
         let attempt = last_attempt + 1;
         let at = stream.len() as u64;
-        match self
-            .ledger
-            .append(AppendRequest::new(at, events(attempt)))
-            .await
-        {
+        match self.ledger.append(AppendRequest::new(at, events(attempt))).await {
             Ok(_) => {
                 info!(task_id = %order.task_id, attempt, "took over an interrupted attempt");
                 Ok(Some((at + 2, attempt)))
@@ -188,17 +145,10 @@ impl Runner {
         }
     }
 
-    async fn execute(
-        &self,
-        order: &TaskOrder,
-        ctx: Context,
-    ) -> Result<Vec<aurora_schemas::TypedValue>, Failure> {
+    async fn execute(&self, order: &TaskOrder, ctx: Context) -> Result<Vec<aurora_schemas::TypedValue>, Failure> {
         let Some(handler) = self.handlers.get(&order.queue.handler) else {
             return Err(Failure::Final(
-                format!(
-                    "handler `{}` is not registered on worker {}",
-                    order.queue.handler, self.worker_id
-                ),
+                format!("handler `{}` is not registered on worker {}", order.queue.handler, self.worker_id),
                 FailureKind::HandlerMissing,
             ));
         };
@@ -208,10 +158,7 @@ impl Runner {
                 Ok(r) => r,
                 Err(_) => {
                     return Err(Failure::Retryable(
-                        format!(
-                            "attempt {} timed out after {ms} ms (timeoutMs)",
-                            ctx.attempt
-                        ),
+                        format!("attempt {} timed out after {ms} ms (timeoutMs)", ctx.attempt),
                         FailureKind::Timeout,
                     ));
                 }
@@ -233,25 +180,14 @@ impl Runner {
         match outcome {
             Ok(results) => EventData::TaskSucceeded { attempt, results },
             Err(Failure::Retryable(error, _)) if attempt <= order.retry_count => {
-                let spec = TaskSpec {
-                    retry_backoff_ms: Some(order.retry_backoff_ms),
-                    ..Default::default()
-                };
+                let spec = TaskSpec { retry_backoff_ms: Some(order.retry_backoff_ms), ..Default::default() };
                 let base = spec.backoff_ms(attempt + 1) as f64;
                 let jittered = (base * rand::thread_rng().gen_range(0.8..1.2)).min(60_000.0);
                 let retry_at = Utc::now() + chrono::Duration::milliseconds(jittered as i64);
-                EventData::TaskRetry {
-                    attempt,
-                    error,
-                    retry_at,
-                }
+                EventData::TaskRetry { attempt, error, retry_at }
             }
             Err(Failure::Retryable(error, kind) | Failure::Final(error, kind)) => {
-                EventData::TaskFailed {
-                    attempt: Some(attempt),
-                    error,
-                    kind,
-                }
+                EventData::TaskFailed { attempt: Some(attempt), error, kind }
             }
         }
     }

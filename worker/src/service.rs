@@ -34,10 +34,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
-            id: format!(
-                "worker-{}",
-                &uuid::Uuid::now_v7().simple().to_string()[20..]
-            ),
+            id: format!("worker-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]),
             labels: Labels::new(),
             slots: 16,
             heartbeat: Duration::from_secs(5),
@@ -73,10 +70,7 @@ impl Service {
 
     /// Registers the worker before it runs, so submissions see its handlers at once.
     pub async fn register(&self) -> Result<(), aurora_coord::Error> {
-        self.deps
-            .registry
-            .heartbeat(self.info(), self.options.heartbeat * 3)
-            .await
+        self.deps.registry.heartbeat(self.info(), self.options.heartbeat * 3).await
     }
 
     fn info(&self) -> WorkerInfo {
@@ -123,9 +117,7 @@ impl Service {
                 q = added.recv() => if let Ok(q) = q { candidates.push(q) },
             }
             for q in candidates {
-                if serving.contains(&q)
-                    || !q.served_by(&self.options.labels, |h| self.deps.handlers.contains(h))
-                {
+                if serving.contains(&q) || !q.served_by(&self.options.labels, |h| self.deps.handlers.contains(h)) {
                     continue;
                 }
                 serving.insert(q.clone());
@@ -145,13 +137,8 @@ impl Service {
         consumers.close();
         consumers.wait().await;
         attempts.close();
-        if tokio::time::timeout(self.options.grace, attempts.wait())
-            .await
-            .is_err()
-        {
-            warn!(
-                "in-flight attempts did not finish within the grace period; they are handed back"
-            );
+        if tokio::time::timeout(self.options.grace, attempts.wait()).await.is_err() {
+            warn!("in-flight attempts did not finish within the grace period; they are handed back");
         }
         let _ = self.deps.registry.deregister(&self.options.id).await;
         info!("worker stopped");

@@ -5,8 +5,7 @@
 use super::ReadStore;
 use aurora_schemas::event::EventData;
 use aurora_schemas::{
-    Event, EventMeta, GraphId, GraphSpec, GraphState, NewEvent, TaskId, TaskSpec, TaskState,
-    TypedValue,
+    Event, EventMeta, GraphId, GraphSpec, GraphState, NewEvent, TaskId, TaskSpec, TaskState, TypedValue,
 };
 use chrono::Utc;
 use std::future::Future;
@@ -16,13 +15,7 @@ use std::sync::Arc;
 fn run(n: usize, pos: &mut u64) -> (GraphId, Vec<Event>) {
     let g = GraphId::new();
     let spec = GraphSpec {
-        tasks: (0..n)
-            .map(|i| TaskSpec {
-                key: format!("t{i}"),
-                name: "add".into(),
-                ..Default::default()
-            })
-            .collect(),
+        tasks: (0..n).map(|i| TaskSpec { key: format!("t{i}"), name: "add".into(), ..Default::default() }).collect(),
         ..Default::default()
     }
     .normalized();
@@ -38,32 +31,17 @@ fn run(n: usize, pos: &mut u64) -> (GraphId, Vec<Event>) {
         submitter: "admin".into(),
         idempotency_key: None,
     };
-    let mut out = vec![seal(
-        NewEvent::graph(g, submitted, EventMeta::default()),
-        1,
-        "",
-    )];
+    let mut out = vec![seal(NewEvent::graph(g, submitted, EventMeta::default()), 1, "")];
     let t = TaskId::derive(g, "t0");
     let steps = [
         EventData::pending(&spec.tasks[0], vec![]),
-        EventData::TaskReceived {
-            attempt: 1,
-            worker_id: "w".into(),
-            takeover: false,
-        },
+        EventData::TaskReceived { attempt: 1, worker_id: "w".into(), takeover: false },
         EventData::TaskStarted { attempt: 1 },
-        EventData::TaskSucceeded {
-            attempt: 1,
-            results: vec![TypedValue::new("int64", 1)],
-        },
+        EventData::TaskSucceeded { attempt: 1, results: vec![TypedValue::new("int64", 1)] },
     ];
     for (i, data) in steps.into_iter().enumerate() {
         let prev = out.last().map(|e| e.hash.clone()).unwrap_or_default();
-        out.push(seal(
-            NewEvent::task(g, t, data, EventMeta::default()),
-            i as u64 + 1,
-            &prev,
-        ));
+        out.push(seal(NewEvent::task(g, t, data, EventMeta::default()), i as u64 + 1, &prev));
     }
     (g, out)
 }
@@ -88,24 +66,15 @@ async fn applying_twice_changes_nothing(store: Arc<dyn ReadStore>) {
     store.apply(events[2..].to_vec()).await.unwrap();
     assert_eq!(store.dump().await.unwrap(), first, "re-applying is a no-op");
     let view = store.graph(g).await.unwrap().unwrap();
-    assert_eq!(
-        (view.tasks_total, view.tasks_terminal, view.state),
-        (3, 1, GraphState::Running)
-    );
+    assert_eq!((view.tasks_total, view.tasks_terminal, view.state), (3, 1, GraphState::Running));
     let t0 = store.task(TaskId::derive(g, "t0")).await.unwrap().unwrap();
-    assert_eq!(
-        (t0.state, t0.version, t0.attempts),
-        (TaskState::Success, 4, 1)
-    );
+    assert_eq!((t0.state, t0.version, t0.attempts), (TaskState::Success, 4, 1));
     let waiting = store.task(TaskId::derive(g, "t2")).await.unwrap().unwrap();
     assert_eq!((waiting.state, waiting.version), (TaskState::Waiting, 0));
     // A stream whose earlier events are missing is reported, not skipped.
     let mut pos2 = 100;
     let (_, other) = run(1, &mut pos2);
-    let gap = store
-        .apply(vec![other[0].clone(), other[3].clone()])
-        .await
-        .unwrap();
+    let gap = store.apply(vec![other[0].clone(), other[3].clone()]).await.unwrap();
     assert_eq!(gap.gaps.len(), 1);
     assert_eq!(gap.gaps[0].from_version, 1);
 }
@@ -119,43 +88,16 @@ async fn queries_and_checkpoints(store: Arc<dyn ReadStore>) {
         ids.push(g);
     }
     let page = store.graphs(None, 2, None).await.unwrap();
-    assert_eq!(
-        page.iter().map(|g| g.graph_id).collect::<Vec<_>>(),
-        vec![ids[2], ids[1]],
-        "newest first"
-    );
+    assert_eq!(page.iter().map(|g| g.graph_id).collect::<Vec<_>>(), vec![ids[2], ids[1]], "newest first");
     let next = store.graphs(None, 2, Some(page[1].seq)).await.unwrap();
-    assert_eq!(
-        next.iter().map(|g| g.graph_id).collect::<Vec<_>>(),
-        vec![ids[0]]
-    );
-    assert!(
-        store
-            .graphs(Some(GraphState::Success), 10, None)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(next.iter().map(|g| g.graph_id).collect::<Vec<_>>(), vec![ids[0]]);
+    assert!(store.graphs(Some(GraphState::Success), 10, None).await.unwrap().is_empty());
     assert_eq!(store.unfinished_tasks().await.unwrap().len(), 3);
     assert_eq!(store.graph_tasks(ids[0]).await.unwrap().len(), 2);
     assert!(store.graph_spec(ids[0]).await.unwrap().is_some());
-    assert_eq!(
-        store
-            .tasks(vec![
-                TaskId::derive(ids[0], "t0"),
-                TaskId::derive(ids[0], "t1")
-            ])
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(store.tasks(vec![TaskId::derive(ids[0], "t0"), TaskId::derive(ids[0], "t1")]).await.unwrap().len(), 2);
     assert_eq!(store.checkpoint("p").await.unwrap(), 0);
     store.save_checkpoint("p", 10).await.unwrap();
     store.save_checkpoint("p", 7).await.unwrap();
-    assert_eq!(
-        store.checkpoint("p").await.unwrap(),
-        10,
-        "a checkpoint never moves back"
-    );
+    assert_eq!(store.checkpoint("p").await.unwrap(), 10, "a checkpoint never moves back");
 }

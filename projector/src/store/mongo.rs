@@ -48,36 +48,16 @@ impl MongoStore {
             checkpoints: db.collection("checkpoints"),
             client,
         };
-        let index = |keys: Document| {
-            IndexModel::builder()
-                .keys(keys)
-                .options(IndexOptions::builder().build())
-                .build()
-        };
-        me.tasks
-            .create_index(index(doc! { "graph_id": 1 }))
-            .await
-            .map_err(unavailable)?;
-        me.tasks
-            .create_index(index(doc! { "state": 1 }))
-            .await
-            .map_err(unavailable)?;
-        me.graphs
-            .create_index(index(doc! { "seq": -1 }))
-            .await
-            .map_err(unavailable)?;
+        let index = |keys: Document| IndexModel::builder().keys(keys).options(IndexOptions::builder().build()).build();
+        me.tasks.create_index(index(doc! { "graph_id": 1 })).await.map_err(unavailable)?;
+        me.tasks.create_index(index(doc! { "state": 1 })).await.map_err(unavailable)?;
+        me.graphs.create_index(index(doc! { "seq": -1 })).await.map_err(unavailable)?;
         Ok(me)
     }
 
     async fn find_tasks(&self, filter: Document) -> Result<Vec<TaskView>, Error> {
-        let docs: Vec<Document> = self
-            .tasks
-            .find(filter)
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
+        let docs: Vec<Document> =
+            self.tasks.find(filter).await.map_err(unavailable)?.try_collect().await.map_err(unavailable)?;
         docs.iter().map(parse).collect()
     }
 }
@@ -109,7 +89,10 @@ impl ReadStore for MongoStore {
             .map(|e| e.graph_id.to_string())
             .collect();
         let task_ids: Vec<String> = tasks.iter().map(|t| t.to_string()).collect();
-        for v in self.find_tasks(doc! { "$or": [ { "_id": { "$in": &task_ids } }, { "graph_id": { "$in": &submitted } } ] }).await? {
+        for v in self
+            .find_tasks(doc! { "$or": [ { "_id": { "$in": &task_ids } }, { "graph_id": { "$in": &submitted } } ] })
+            .await?
+        {
             model.tasks.insert(v.task_id, v);
         }
         let mut gaps = Vec::new();
@@ -124,11 +107,7 @@ impl ReadStore for MongoStore {
                             dirty_tasks.insert(*t);
                         }
                         (None, EventData::GraphSubmitted { spec, .. }) => {
-                            dirty_tasks.extend(
-                                spec.tasks
-                                    .iter()
-                                    .map(|t| TaskId::derive(e.graph_id, &t.key)),
-                            );
+                            dirty_tasks.extend(spec.tasks.iter().map(|t| TaskId::derive(e.graph_id, &t.key)));
                             new_specs.push((e.graph_id, spec));
                         }
                         _ => {}
@@ -136,11 +115,7 @@ impl ReadStore for MongoStore {
                 }
                 Applied::Duplicate => {}
                 Applied::Gap { from_version } => {
-                    gaps.push(Gap {
-                        stream: e.stream.clone(),
-                        from_version,
-                        event: e.clone(),
-                    });
+                    gaps.push(Gap { stream: e.stream.clone(), from_version, event: e.clone() });
                 }
             }
         }
@@ -205,27 +180,17 @@ impl ReadStore for MongoStore {
     }
 
     async fn graph_tasks(&self, graph: GraphId) -> Result<Vec<TaskView>, Error> {
-        self.find_tasks(doc! { "graph_id": graph.to_string() })
-            .await
+        self.find_tasks(doc! { "graph_id": graph.to_string() }).await
     }
 
     async fn graph(&self, id: GraphId) -> Result<Option<GraphView>, Error> {
-        let d = self
-            .graphs
-            .find_one(doc! { "_id": id.to_string() })
-            .await
-            .map_err(unavailable)?;
+        let d = self.graphs.find_one(doc! { "_id": id.to_string() }).await.map_err(unavailable)?;
         d.as_ref().map(parse).transpose()
     }
 
     async fn graph_spec(&self, id: GraphId) -> Result<Option<GraphSpec>, Error> {
-        let d = self
-            .specs
-            .find_one(doc! { "_id": id.to_string() })
-            .await
-            .map_err(unavailable)?;
-        d.map(|d| serde_json::from_str(d.get_str("spec").map_err(corrupt)?).map_err(corrupt))
-            .transpose()
+        let d = self.specs.find_one(doc! { "_id": id.to_string() }).await.map_err(unavailable)?;
+        d.map(|d| serde_json::from_str(d.get_str("spec").map_err(corrupt)?).map_err(corrupt)).transpose()
     }
 
     async fn graphs(
@@ -234,8 +199,7 @@ impl ReadStore for MongoStore {
         first: usize,
         before_seq: Option<u64>,
     ) -> Result<Vec<GraphView>, Error> {
-        let mut filter =
-            doc! { "seq": { "$lt": before_seq.map(|s| s as i64).unwrap_or(i64::MAX) } };
+        let mut filter = doc! { "seq": { "$lt": before_seq.map(|s| s as i64).unwrap_or(i64::MAX) } };
         if let Some(s) = state {
             filter.insert("state", s.as_str());
         }
@@ -253,25 +217,17 @@ impl ReadStore for MongoStore {
     }
 
     async fn unfinished_tasks(&self) -> Result<Vec<TaskView>, Error> {
-        self.find_tasks(doc! { "state": { "$in": UNFINISHED.to_vec() } })
-            .await
+        self.find_tasks(doc! { "state": { "$in": UNFINISHED.to_vec() } }).await
     }
 
     async fn checkpoint(&self, name: &str) -> Result<u64, Error> {
-        let d = self
-            .checkpoints
-            .find_one(doc! { "_id": name })
-            .await
-            .map_err(unavailable)?;
+        let d = self.checkpoints.find_one(doc! { "_id": name }).await.map_err(unavailable)?;
         Ok(d.and_then(|d| d.get_i64("position").ok()).unwrap_or(0) as u64)
     }
 
     async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), Error> {
         self.checkpoints
-            .update_one(
-                doc! { "_id": name },
-                doc! { "$max": { "position": Bson::Int64(position as i64) } },
-            )
+            .update_one(doc! { "_id": name }, doc! { "$max": { "position": Bson::Int64(position as i64) } })
             .upsert(true)
             .await
             .map_err(unavailable)?;
@@ -283,14 +239,8 @@ impl ReadStore for MongoStore {
         for v in self.find_tasks(doc! {}).await? {
             m.tasks.insert(v.task_id, v);
         }
-        let docs: Vec<Document> = self
-            .graphs
-            .find(doc! {})
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
+        let docs: Vec<Document> =
+            self.graphs.find(doc! {}).await.map_err(unavailable)?.try_collect().await.map_err(unavailable)?;
         for d in &docs {
             let v: GraphView = parse(d)?;
             m.graphs.insert(v.graph_id, v);
@@ -309,11 +259,8 @@ mod tests {
             let uri = uri.clone();
             async move {
                 let db = format!("aurora_test_{}", uuid::Uuid::now_v7().simple());
-                std::sync::Arc::new(
-                    super::MongoStore::connect(&uri, &db)
-                        .await
-                        .expect("MongoDB reachable"),
-                ) as std::sync::Arc<dyn super::ReadStore>
+                std::sync::Arc::new(super::MongoStore::connect(&uri, &db).await.expect("MongoDB reachable"))
+                    as std::sync::Arc<dyn super::ReadStore>
             }
         })
         .await;

@@ -54,18 +54,14 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-        })
+        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
     }
 
     /// A store in memory (for rebuilds and tests).
     pub fn in_memory() -> Result<Self, Error> {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-        })
+        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
     }
 
     async fn with<T: Send + 'static>(
@@ -74,9 +70,7 @@ impl SqliteStore {
     ) -> Result<T, Error> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| Error::Unavailable("store poisoned".into()))?;
+            let mut guard = conn.lock().map_err(|_| Error::Unavailable("store poisoned".into()))?;
             f(&mut guard)
         })
         .await
@@ -100,8 +94,7 @@ fn load_graph(conn: &Connection, id: GraphId) -> Result<Option<GraphView>, Error
         .prepare_cached("SELECT doc FROM graphs WHERE graph_id = ?1")?
         .query_row([id.to_string()], |r| r.get(0))
         .optional()?;
-    doc.map(|d| serde_json::from_str(&d).map_err(corrupt))
-        .transpose()
+    doc.map(|d| serde_json::from_str(&d).map_err(corrupt)).transpose()
 }
 
 fn apply_batch(conn: &mut Connection, events: &[Event]) -> Result<Batch, Error> {
@@ -119,26 +112,13 @@ fn apply_batch(conn: &mut Connection, events: &[Event]) -> Result<Batch, Error> 
         if let Some(view) = load_graph(&tx, *g)? {
             model.graphs.insert(*g, view);
         }
-        if events
-            .iter()
-            .any(|e| e.graph_id == *g && matches!(e.data, EventData::GraphSubmitted { .. }))
-        {
-            load_tasks(
-                &tx,
-                "SELECT doc FROM tasks WHERE graph_id = ?1",
-                &g.to_string(),
-                &mut model,
-            )?;
+        if events.iter().any(|e| e.graph_id == *g && matches!(e.data, EventData::GraphSubmitted { .. })) {
+            load_tasks(&tx, "SELECT doc FROM tasks WHERE graph_id = ?1", &g.to_string(), &mut model)?;
         }
     }
     for t in &tasks {
         if !model.tasks.contains_key(t) {
-            load_tasks(
-                &tx,
-                "SELECT doc FROM tasks WHERE task_id = ?1",
-                &t.to_string(),
-                &mut model,
-            )?;
+            load_tasks(&tx, "SELECT doc FROM tasks WHERE task_id = ?1", &t.to_string(), &mut model)?;
         }
     }
     let mut gaps = Vec::new();
@@ -155,11 +135,7 @@ fn apply_batch(conn: &mut Connection, events: &[Event]) -> Result<Batch, Error> 
                     }
                     None => {
                         if let EventData::GraphSubmitted { spec, .. } = &e.data {
-                            dirty_tasks.extend(
-                                spec.tasks
-                                    .iter()
-                                    .map(|t| TaskId::derive(e.graph_id, &t.key)),
-                            );
+                            dirty_tasks.extend(spec.tasks.iter().map(|t| TaskId::derive(e.graph_id, &t.key)));
                             new_specs.push((e.graph_id, spec));
                         }
                     }
@@ -167,11 +143,7 @@ fn apply_batch(conn: &mut Connection, events: &[Event]) -> Result<Batch, Error> 
             }
             Applied::Duplicate => {}
             Applied::Gap { from_version } => {
-                gaps.push(Gap {
-                    stream: e.stream.clone(),
-                    from_version,
-                    event: e.clone(),
-                });
+                gaps.push(Gap { stream: e.stream.clone(), from_version, event: e.clone() });
             }
         }
     }
@@ -182,13 +154,7 @@ fn apply_batch(conn: &mut Connection, events: &[Event]) -> Result<Batch, Error> 
         for id in &dirty_tasks {
             let v = &model.tasks[id];
             let doc = serde_json::to_string(v).map_err(corrupt)?;
-            put_task.execute(params![
-                id.to_string(),
-                v.graph_id.to_string(),
-                v.state.as_str(),
-                v.version,
-                doc
-            ])?;
+            put_task.execute(params![id.to_string(), v.graph_id.to_string(), v.state.as_str(), v.version, doc])?;
         }
         let mut put_graph = tx.prepare_cached(
             "INSERT OR REPLACE INTO graphs (graph_id, state, seq, version, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -196,40 +162,22 @@ fn apply_batch(conn: &mut Connection, events: &[Event]) -> Result<Batch, Error> 
         for id in &dirty_graphs {
             if let Some(v) = model.graphs.get(id) {
                 let doc = serde_json::to_string(v).map_err(corrupt)?;
-                put_graph.execute(params![
-                    id.to_string(),
-                    v.state.as_str(),
-                    v.seq,
-                    v.version,
-                    doc
-                ])?;
+                put_graph.execute(params![id.to_string(), v.state.as_str(), v.seq, v.version, doc])?;
             }
         }
-        let mut put_spec = tx
-            .prepare_cached("INSERT OR IGNORE INTO graph_specs (graph_id, spec) VALUES (?1, ?2)")?;
+        let mut put_spec = tx.prepare_cached("INSERT OR IGNORE INTO graph_specs (graph_id, spec) VALUES (?1, ?2)")?;
         for (id, spec) in new_specs {
-            put_spec.execute(params![
-                id.to_string(),
-                serde_json::to_string(spec).map_err(corrupt)?
-            ])?;
+            put_spec.execute(params![id.to_string(), serde_json::to_string(spec).map_err(corrupt)?])?;
         }
     }
     tx.commit()?;
     Ok(Batch { rows: model, gaps })
 }
 
-fn query_tasks(
-    conn: &Connection,
-    sql: &str,
-    args: impl rusqlite::Params,
-) -> Result<Vec<TaskView>, Error> {
+fn query_tasks(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<Vec<TaskView>, Error> {
     let mut stmt = conn.prepare_cached(sql)?;
-    let docs = stmt
-        .query_map(args, |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    docs.iter()
-        .map(|d| serde_json::from_str(d).map_err(corrupt))
-        .collect()
+    let docs = stmt.query_map(args, |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+    docs.iter().map(|d| serde_json::from_str(d).map_err(corrupt)).collect()
 }
 
 #[async_trait]
@@ -246,11 +194,7 @@ impl ReadStore for SqliteStore {
         self.with(move |c| {
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
-                out.extend(query_tasks(
-                    c,
-                    "SELECT doc FROM tasks WHERE task_id = ?1",
-                    [id.to_string()],
-                )?);
+                out.extend(query_tasks(c, "SELECT doc FROM tasks WHERE task_id = ?1", [id.to_string()])?);
             }
             Ok(out)
         })
@@ -258,14 +202,7 @@ impl ReadStore for SqliteStore {
     }
 
     async fn graph_tasks(&self, graph: GraphId) -> Result<Vec<TaskView>, Error> {
-        self.with(move |c| {
-            query_tasks(
-                c,
-                "SELECT doc FROM tasks WHERE graph_id = ?1",
-                [graph.to_string()],
-            )
-        })
-        .await
+        self.with(move |c| query_tasks(c, "SELECT doc FROM tasks WHERE graph_id = ?1", [graph.to_string()])).await
     }
 
     async fn graph(&self, id: GraphId) -> Result<Option<GraphView>, Error> {
@@ -278,8 +215,7 @@ impl ReadStore for SqliteStore {
                 .prepare_cached("SELECT spec FROM graph_specs WHERE graph_id = ?1")?
                 .query_row([id.to_string()], |r| r.get(0))
                 .optional()?;
-            spec.map(|s| serde_json::from_str(&s).map_err(corrupt))
-                .transpose()
+            spec.map(|s| serde_json::from_str(&s).map_err(corrupt)).transpose()
         })
         .await
     }
@@ -305,11 +241,7 @@ impl ReadStore for SqliteStore {
 
     async fn unfinished_tasks(&self) -> Result<Vec<TaskView>, Error> {
         self.with(|c| {
-            query_tasks(
-                c,
-                "SELECT doc FROM tasks WHERE state IN ('PENDING', 'RECEIVED', 'STARTED', 'RETRY')",
-                [],
-            )
+            query_tasks(c, "SELECT doc FROM tasks WHERE state IN ('PENDING', 'RECEIVED', 'STARTED', 'RETRY')", [])
         })
         .await
     }
@@ -317,13 +249,9 @@ impl ReadStore for SqliteStore {
     async fn checkpoint(&self, name: &str) -> Result<u64, Error> {
         let name = name.to_string();
         self.with(move |c| {
-            Ok(c.query_row(
-                "SELECT position FROM checkpoints WHERE name = ?1",
-                [name],
-                |r| r.get(0),
-            )
-            .optional()?
-            .unwrap_or(0))
+            Ok(c.query_row("SELECT position FROM checkpoints WHERE name = ?1", [name], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0))
         })
         .await
     }
@@ -360,10 +288,7 @@ impl ReadStore for SqliteStore {
 
 /// Whether a task in this state has been dispatched and not ended.
 pub fn is_unfinished(state: TaskState) -> bool {
-    matches!(
-        state,
-        TaskState::Pending | TaskState::Received | TaskState::Started | TaskState::Retry
-    )
+    matches!(state, TaskState::Pending | TaskState::Received | TaskState::Started | TaskState::Retry)
 }
 
 #[cfg(test)]
@@ -371,8 +296,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite_store_passes_the_conformance_suite() {
         super::super::conformance::run_suite(|| async {
-            std::sync::Arc::new(super::SqliteStore::in_memory().expect("store"))
-                as std::sync::Arc<dyn super::ReadStore>
+            std::sync::Arc::new(super::SqliteStore::in_memory().expect("store")) as std::sync::Arc<dyn super::ReadStore>
         })
         .await;
     }

@@ -10,18 +10,11 @@ fn history() -> Vec<Event> {
     let spec = GraphSpec {
         tasks: ["a", "b", "c", "d"]
             .iter()
-            .map(|k| TaskSpec {
-                key: k.to_string(),
-                name: "add".into(),
-                ..Default::default()
-            })
+            .map(|k| TaskSpec { key: k.to_string(), name: "add".into(), ..Default::default() })
             .collect(),
         edges: vec![("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")]
             .into_iter()
-            .map(|(f, t)| EdgeSpec {
-                from: f.into(),
-                to: t.into(),
-            })
+            .map(|(f, t)| EdgeSpec { from: f.into(), to: t.into() })
             .collect(),
         ..Default::default()
     }
@@ -58,57 +51,23 @@ fn history() -> Vec<Event> {
             push(NewEvent::task(g, t, data, meta()), v, out);
         };
         next(EventData::pending(task, vec![]), &mut out);
-        next(
-            EventData::TaskReceived {
-                attempt: 1,
-                worker_id: "w".into(),
-                takeover: false,
-            },
-            &mut out,
-        );
+        next(EventData::TaskReceived { attempt: 1, worker_id: "w".into(), takeover: false }, &mut out);
         next(EventData::TaskStarted { attempt: 1 }, &mut out);
         if i == 1 {
-            next(
-                EventData::TaskRetry {
-                    attempt: 1,
-                    error: "boom".into(),
-                    retry_at: Utc::now(),
-                },
-                &mut out,
-            );
-            next(
-                EventData::TaskReceived {
-                    attempt: 2,
-                    worker_id: "w".into(),
-                    takeover: false,
-                },
-                &mut out,
-            );
+            next(EventData::TaskRetry { attempt: 1, error: "boom".into(), retry_at: Utc::now() }, &mut out);
+            next(EventData::TaskReceived { attempt: 2, worker_id: "w".into(), takeover: false }, &mut out);
             next(EventData::TaskStarted { attempt: 2 }, &mut out);
         }
-        next(
-            EventData::TaskSucceeded {
-                attempt: 1,
-                results: vec![TypedValue::new("int64", i as i64)],
-            },
-            &mut out,
-        );
+        next(EventData::TaskSucceeded { attempt: 1, results: vec![TypedValue::new("int64", i as i64)] }, &mut out);
     }
-    push(
-        NewEvent::graph(g, EventData::GraphSucceeded {}, meta()),
-        2,
-        &mut out,
-    );
+    push(NewEvent::graph(g, EventData::GraphSucceeded {}, meta()), 2, &mut out);
     out
 }
 
 fn build(events: &[Event]) -> Model {
     let mut m = Model::default();
     for e in events {
-        assert!(
-            !matches!(m.apply(e), Applied::Gap { .. }),
-            "no gap when per-stream order is kept"
-        );
+        assert!(!matches!(m.apply(e), Applied::Gap { .. }), "no gap when per-stream order is kept");
     }
     m
 }
@@ -117,24 +76,14 @@ fn build(events: &[Event]) -> Model {
 fn interleave(events: &[Event], choices: &[usize], dups: &[usize]) -> Vec<Event> {
     let mut streams: BTreeMap<String, std::collections::VecDeque<Event>> = BTreeMap::new();
     for e in events {
-        streams
-            .entry(e.stream.0.clone())
-            .or_default()
-            .push_back(e.clone());
+        streams.entry(e.stream.0.clone()).or_default().push_back(e.clone());
     }
     let mut out = Vec::new();
     let mut i = 0;
     while streams.values().any(|q| !q.is_empty()) {
-        let live: Vec<String> = streams
-            .iter()
-            .filter(|(_, q)| !q.is_empty())
-            .map(|(k, _)| k.clone())
-            .collect();
+        let live: Vec<String> = streams.iter().filter(|(_, q)| !q.is_empty()).map(|(k, _)| k.clone()).collect();
         let pick = &live[choices.get(i).copied().unwrap_or(0) % live.len()];
-        let e = streams
-            .get_mut(pick)
-            .and_then(|q| q.pop_front())
-            .expect("non-empty");
+        let e = streams.get_mut(pick).and_then(|q| q.pop_front()).expect("non-empty");
         if dups.contains(&i) {
             out.push(e.clone());
         }
@@ -148,10 +97,7 @@ fn interleave(events: &[Event], choices: &[usize], dups: &[usize]) -> Vec<Event>
 fn a_finished_run_reads_as_expected() {
     let m = build(&history());
     let g = m.graphs.values().next().expect("graph");
-    assert_eq!(
-        (g.state, g.tasks_total, g.tasks_terminal, g.tasks_failed),
-        (GraphState::Success, 4, 4, 0)
-    );
+    assert_eq!((g.state, g.tasks_total, g.tasks_terminal, g.tasks_failed), (GraphState::Success, 4, 4, 0));
     let b = m.tasks.values().find(|t| t.key == "b").expect("b");
     assert_eq!((b.state, b.attempts, b.version), (TaskState::Success, 2, 7));
     assert_eq!(b.error, None, "a later success clears the retry's error");
@@ -162,11 +108,7 @@ fn a_gap_is_reported_not_skipped() {
     let events = history();
     let mut m = Model::default();
     m.apply(&events[0]);
-    let third_of_a = events
-        .iter()
-        .filter(|e| e.task_id.is_some())
-        .nth(2)
-        .expect("event");
+    let third_of_a = events.iter().filter(|e| e.task_id.is_some()).nth(2).expect("event");
     assert_eq!(m.apply(third_of_a), Applied::Gap { from_version: 1 });
 }
 

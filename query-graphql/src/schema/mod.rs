@@ -37,11 +37,7 @@ pub struct State {
 
 /// Builds the schema over `state`.
 pub fn build_schema(state: State) -> AppSchema {
-    Schema::build(Query, Mutation, Subscription)
-        .data(state)
-        .limit_depth(12)
-        .limit_complexity(5_000)
-        .finish()
+    Schema::build(Query, Mutation, Subscription).data(state).limit_depth(12).limit_complexity(5_000).finish()
 }
 
 pub(crate) fn state<'a>(ctx: &Context<'a>) -> &'a State {
@@ -51,10 +47,7 @@ pub(crate) fn state<'a>(ctx: &Context<'a>) -> &'a State {
 /// The caller, or UNAUTHENTICATED.
 pub(crate) fn principal<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Principal> {
     ctx.data_opt::<Principal>().ok_or_else(|| {
-        error(
-            Kind::Unauthenticated,
-            "a valid token is required: log in and send `Authorization: Bearer <token>`",
-        )
+        error(Kind::Unauthenticated, "a valid token is required: log in and send `Authorization: Bearer <token>`")
     })
 }
 
@@ -64,10 +57,7 @@ pub(crate) fn writer<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Princip
     if p.may_write() {
         Ok(p)
     } else {
-        Err(error(
-            Kind::Forbidden,
-            format!("role `{}` may read but not submit or cancel", p.role),
-        ))
+        Err(error(Kind::Forbidden, format!("role `{}` may read but not submit or cancel", p.role)))
     }
 }
 
@@ -85,9 +75,6 @@ mod tests {
             std::fs::write(&path, &sdl).expect("write schema.graphql");
         }
         let committed = std::fs::read_to_string(&path).expect("schema.graphql is committed");
-        assert!(
-            committed == sdl,
-            "the GraphQL schema drifted from query-graphql/schema.graphql; see the test's doc"
-        );
+        assert!(committed == sdl, "the GraphQL schema drifted from query-graphql/schema.graphql; see the test's doc");
     }
 }

@@ -12,36 +12,24 @@ use std::time::Duration;
 /// The root mutation.
 pub struct Mutation;
 
-fn selector(
-    v: Option<async_graphql::Json<Value>>,
-    what: &str,
-) -> async_graphql::Result<Option<LabelSelector>> {
+fn selector(v: Option<async_graphql::Json<Value>>, what: &str) -> async_graphql::Result<Option<LabelSelector>> {
     match v.map(|j| j.0) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) => map
             .into_iter()
             .map(|(k, v)| match v {
                 Value::String(s) => Ok((k, s)),
-                other => Err(error(
-                    Kind::BadInput,
-                    format!("{what}: label `{k}` must be a string, got {other}"),
-                )),
+                other => Err(error(Kind::BadInput, format!("{what}: label `{k}` must be a string, got {other}"))),
             })
             .collect::<Result<LabelSelector, _>>()
             .map(Some),
-        Some(other) => Err(error(
-            Kind::BadInput,
-            format!("{what} must be an object of string labels, got {other}"),
-        )),
+        Some(other) => Err(error(Kind::BadInput, format!("{what} must be an object of string labels, got {other}"))),
     }
 }
 
 fn non_negative(v: Option<i32>, what: &str) -> async_graphql::Result<Option<u64>> {
     match v {
-        Some(n) if n < 0 => Err(error(
-            Kind::BadInput,
-            format!("{what} must not be negative, got {n}"),
-        )),
+        Some(n) if n < 0 => Err(error(Kind::BadInput, format!("{what} must not be negative, got {n}"))),
         other => Ok(other.map(|n| n as u64)),
     }
 }
@@ -53,17 +41,11 @@ fn to_spec(input: GraphInput) -> async_graphql::Result<GraphSpec> {
         let what = format!("task `{}`", t.key);
         tasks.push(TaskSpec {
             label_selector: selector(t.label_selector, &format!("{what}: labelSelector"))?,
-            retry_count: non_negative(t.retry_count, &format!("{what}: retryCount"))?.unwrap_or(0)
-                as u32,
+            retry_count: non_negative(t.retry_count, &format!("{what}: retryCount"))?.unwrap_or(0) as u32,
             retry_backoff_ms: non_negative(t.retry_backoff_ms, &format!("{what}: retryBackoffMs"))?,
             timeout_ms: non_negative(t.timeout_ms, &format!("{what}: timeoutMs"))?,
             pass_results: t.pass_results.unwrap_or(false),
-            args: t
-                .args
-                .unwrap_or_default()
-                .into_iter()
-                .map(|a| TypedValue::new(a.ty, a.value.0))
-                .collect(),
+            args: t.args.unwrap_or_default().into_iter().map(|a| TypedValue::new(a.ty, a.value.0)).collect(),
             key: t.key,
             name: t.name,
         });
@@ -71,15 +53,7 @@ fn to_spec(input: GraphInput) -> async_graphql::Result<GraphSpec> {
     Ok(GraphSpec {
         name: input.name,
         tasks,
-        edges: input
-            .edges
-            .unwrap_or_default()
-            .into_iter()
-            .map(|e| EdgeSpec {
-                from: e.from,
-                to: e.to,
-            })
-            .collect(),
+        edges: input.edges.unwrap_or_default().into_iter().map(|e| EdgeSpec { from: e.from, to: e.to }).collect(),
         label_selector: selector(input.label_selector, "labelSelector")?,
         idempotency_key: input.idempotency_key,
     })
@@ -123,9 +97,7 @@ impl Mutation {
     ) -> async_graphql::Result<LoginPayload> {
         match state(ctx).auth.login(&username, &password).await {
             Ok((token, expires_at)) => Ok(LoginPayload { token, expires_at }),
-            Err(LoginError::BadCredentials) => {
-                Err(error(Kind::Unauthenticated, "wrong username or password"))
-            }
+            Err(LoginError::BadCredentials) => Err(error(Kind::Unauthenticated, "wrong username or password")),
             Err(LoginError::Unavailable(e)) => Err(unavailable(e)),
         }
     }
@@ -138,48 +110,23 @@ impl Mutation {
     }
 
     /// Validates and starts a graph run.
-    async fn submit_graph(
-        &self,
-        ctx: &Context<'_>,
-        input: GraphInput,
-    ) -> async_graphql::Result<GraphRun> {
+    async fn submit_graph(&self, ctx: &Context<'_>, input: GraphInput) -> async_graphql::Result<GraphRun> {
         let p = writer(ctx)?;
         let spec = to_spec(input)?;
         let name = spec.name.clone();
-        let submitted = state(ctx)
-            .command
-            .submit(spec, &p.user)
-            .await
-            .map_err(command)?;
+        let submitted = state(ctx).command.submit(spec, &p.user).await.map_err(command)?;
         run_after_submit(ctx, submitted.graph_id, &p.user, name).await
     }
 
     /// Cancels a running graph: unfinished tasks end CANCELLED, then the graph does.
-    async fn cancel_graph(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        reason: Option<String>,
-    ) -> async_graphql::Result<GraphRun> {
+    async fn cancel_graph(&self, ctx: &Context<'_>, id: ID, reason: Option<String>) -> async_graphql::Result<GraphRun> {
         let p = writer(ctx)?;
-        let graph: GraphId = id.parse().map_err(|_| {
-            error(
-                Kind::BadInput,
-                format!("`{}` is not a graph id (a UUID)", id.as_str()),
-            )
-        })?;
-        state(ctx)
-            .command
-            .cancel(graph, &p.user, reason)
-            .await
-            .map_err(command)?;
+        let graph: GraphId =
+            id.parse().map_err(|_| error(Kind::BadInput, format!("`{}` is not a graph id (a UUID)", id.as_str())))?;
+        state(ctx).command.cancel(graph, &p.user, reason).await.map_err(command)?;
         // The cancellation is recorded; the run turns CANCELLED as the projector applies it.
         let view = state(ctx).store.graph(graph).await.map_err(unavailable)?;
-        view.map(Into::into).ok_or_else(|| {
-            error(
-                Kind::Unavailable,
-                format!("graph {graph} is not in the read model yet"),
-            )
-        })
+        view.map(Into::into)
+            .ok_or_else(|| error(Kind::Unavailable, format!("graph {graph} is not in the read model yet")))
     }
 }

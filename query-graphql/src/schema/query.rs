@@ -10,12 +10,7 @@ use std::collections::BTreeMap;
 pub struct Query;
 
 fn parse<T: std::str::FromStr>(id: &ID, what: &str) -> async_graphql::Result<T> {
-    id.parse().map_err(|_| {
-        error(
-            Kind::BadInput,
-            format!("`{}` is not a {what} id (a UUID)", id.as_str()),
-        )
-    })
+    id.parse().map_err(|_| error(Kind::BadInput, format!("`{}` is not a {what} id (a UUID)", id.as_str())))
 }
 
 #[Object]
@@ -23,11 +18,7 @@ impl Query {
     /// One run, or null if there is none with this id.
     async fn graph(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<GraphRun>> {
         principal(ctx)?;
-        let view = state(ctx)
-            .store
-            .graph(parse(&id, "graph")?)
-            .await
-            .map_err(unavailable)?;
+        let view = state(ctx).store.graph(parse(&id, "graph")?).await.map_err(unavailable)?;
         Ok(view.map(Into::into))
     }
 
@@ -46,12 +37,7 @@ impl Query {
         }
         let before = after
             .map(|c| {
-                c.parse::<u64>().map_err(|_| {
-                    error(
-                        Kind::BadInput,
-                        format!("`{c}` is not a cursor from this API"),
-                    )
-                })
+                c.parse::<u64>().map_err(|_| error(Kind::BadInput, format!("`{c}` is not a cursor from this API")))
             })
             .transpose()?;
         let mut views = state(ctx)
@@ -63,23 +49,13 @@ impl Query {
         views.truncate(first as usize);
         let nodes: Vec<GraphRun> = views.into_iter().map(Into::into).collect();
         let end_cursor = nodes.last().map(|g| g.seq.to_string());
-        Ok(GraphRunConnection {
-            nodes,
-            page_info: PageInfo {
-                has_next_page,
-                end_cursor,
-            },
-        })
+        Ok(GraphRunConnection { nodes, page_info: PageInfo { has_next_page, end_cursor } })
     }
 
     /// One task, or null.
     async fn task(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<TaskRun>> {
         principal(ctx)?;
-        let view = state(ctx)
-            .store
-            .task(parse(&id, "task")?)
-            .await
-            .map_err(unavailable)?;
+        let view = state(ctx).store.task(parse(&id, "task")?).await.map_err(unavailable)?;
         Ok(view.map(Into::into))
     }
 

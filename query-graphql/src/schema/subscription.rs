@@ -13,11 +13,8 @@ pub struct Subscription;
 
 /// Live `graphEvents` subscriptions, in the process-wide Prometheus registry.
 static ACTIVE: std::sync::LazyLock<prometheus::IntGauge> = std::sync::LazyLock::new(|| {
-    prometheus::register_int_gauge!(
-        "aurora_graphql_subscriptions_active",
-        "Open graphEvents subscriptions"
-    )
-    .expect("metric names are unique")
+    prometheus::register_int_gauge!("aurora_graphql_subscriptions_active", "Open graphEvents subscriptions")
+        .expect("metric names are unique")
 });
 
 /// Counts one open subscription for as long as it lives.
@@ -46,38 +43,23 @@ impl Subscription {
         id: ID,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<LedgerEvent>>> {
         principal(ctx)?;
-        let graph: GraphId = id.parse().map_err(|_| {
-            error(
-                Kind::BadInput,
-                format!("`{}` is not a graph id (a UUID)", id.as_str()),
-            )
-        })?;
+        let graph: GraphId =
+            id.parse().map_err(|_| error(Kind::BadInput, format!("`{}` is not a graph id (a UUID)", id.as_str())))?;
         let st = state(ctx);
-        let exists = !st
-            .ledger
-            .read_stream(&graph.stream(), 1)
-            .await
-            .map_err(unavailable)?
-            .is_empty();
+        let exists = !st.ledger.read_stream(&graph.stream(), 1).await.map_err(unavailable)?.is_empty();
         if !exists {
             return Err(error(Kind::NotFound, format!("no graph with id {graph}")));
         }
         let sub = subscribe(st.ledger.clone(), Scope::Graph(graph), 0);
-        Ok(futures::stream::unfold(
-            Some((sub, Active::new())),
-            |open| async move {
-                let (mut sub, active) = open?;
-                match sub.next().await {
-                    Ok(event) => {
-                        let ended = event.event_type().ends_graph();
-                        Some((
-                            Ok(LedgerEvent::from(&event)),
-                            (!ended).then_some((sub, active)),
-                        ))
-                    }
-                    Err(e) => Some((Err(unavailable(e)), None)),
+        Ok(futures::stream::unfold(Some((sub, Active::new())), |open| async move {
+            let (mut sub, active) = open?;
+            match sub.next().await {
+                Ok(event) => {
+                    let ended = event.event_type().ends_graph();
+                    Some((Ok(LedgerEvent::from(&event)), (!ended).then_some((sub, active))))
                 }
-            },
-        ))
+                Err(e) => Some((Err(unavailable(e)), None)),
+            }
+        }))
     }
 }

@@ -118,10 +118,7 @@ pub struct TypedValue {
 
 impl From<aurora_schemas::TypedValue> for TypedValue {
     fn from(v: aurora_schemas::TypedValue) -> Self {
-        Self {
-            ty: v.ty,
-            value: Json(v.value),
-        }
+        Self { ty: v.ty, value: Json(v.value) }
     }
 }
 
@@ -184,12 +181,7 @@ impl From<TaskView> for TaskRun {
             key: v.key,
             name: v.name,
             state: v.state.into(),
-            args: v
-                .args
-                .unwrap_or(v.spec_args)
-                .into_iter()
-                .map(Into::into)
-                .collect(),
+            args: v.args.unwrap_or(v.spec_args).into_iter().map(Into::into).collect(),
             results: v.results.map(|r| r.into_iter().map(Into::into).collect()),
             error: v.error,
             attempts: v.attempts as i32,
@@ -203,15 +195,8 @@ impl From<TaskView> for TaskRun {
 impl TaskRun {
     /// Every event of the task, oldest first.
     async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<LedgerEvent>> {
-        let id: aurora_schemas::TaskId = self
-            .id
-            .parse()
-            .map_err(|_| error(Kind::BadInput, "bad task id"))?;
-        let events = state(ctx)
-            .ledger
-            .read_stream(&id.stream(), 1)
-            .await
-            .map_err(unavailable)?;
+        let id: aurora_schemas::TaskId = self.id.parse().map_err(|_| error(Kind::BadInput, "bad task id"))?;
+        let events = state(ctx).ledger.read_stream(&id.stream(), 1).await.map_err(unavailable)?;
         Ok(events.iter().map(LedgerEvent::from).collect())
     }
 }
@@ -253,9 +238,7 @@ impl From<GraphView> for GraphRun {
 
 impl GraphRun {
     fn graph_id(&self) -> async_graphql::Result<aurora_schemas::GraphId> {
-        self.id
-            .parse()
-            .map_err(|_| error(Kind::BadInput, "bad graph id"))
+        self.id.parse().map_err(|_| error(Kind::BadInput, "bad graph id"))
     }
 }
 
@@ -267,12 +250,8 @@ impl GraphRun {
         let st = state(ctx);
         let mut views = st.store.graph_tasks(g).await.map_err(unavailable)?;
         if let Some(spec) = st.store.graph_spec(g).await.map_err(unavailable)? {
-            let order: BTreeMap<&str, usize> = spec
-                .tasks
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (t.key.as_str(), i))
-                .collect();
+            let order: BTreeMap<&str, usize> =
+                spec.tasks.iter().enumerate().map(|(i, t)| (t.key.as_str(), i)).collect();
             views.sort_by_key(|v| order.get(v.key.as_str()).copied().unwrap_or(usize::MAX));
         }
         Ok(views.into_iter().map(Into::into).collect())
@@ -280,31 +259,13 @@ impl GraphRun {
 
     /// The edges, as submitted.
     async fn edges(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Edge>> {
-        let spec = state(ctx)
-            .store
-            .graph_spec(self.graph_id()?)
-            .await
-            .map_err(unavailable)?;
-        Ok(spec
-            .map(|s| {
-                s.edges
-                    .into_iter()
-                    .map(|e| Edge {
-                        from: e.from,
-                        to: e.to,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default())
+        let spec = state(ctx).store.graph_spec(self.graph_id()?).await.map_err(unavailable)?;
+        Ok(spec.map(|s| s.edges.into_iter().map(|e| Edge { from: e.from, to: e.to }).collect()).unwrap_or_default())
     }
 
     /// Every event of the run (graph and tasks), in ledger order.
     async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<LedgerEvent>> {
-        let events = state(ctx)
-            .ledger
-            .read_graph(self.graph_id()?)
-            .await
-            .map_err(unavailable)?;
+        let events = state(ctx).ledger.read_graph(self.graph_id()?).await.map_err(unavailable)?;
         Ok(events.iter().map(LedgerEvent::from).collect())
     }
 }

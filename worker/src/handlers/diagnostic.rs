@@ -8,21 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub(super) fn all() -> Vec<Arc<dyn Handler>> {
-    vec![
-        Arc::new(Echo),
-        Arc::new(Sleep),
-        Arc::new(Fail),
-        Arc::new(Flaky),
-    ]
+    vec![Arc::new(Echo), Arc::new(Sleep), Arc::new(Fail), Arc::new(Flaky)]
 }
 
 fn one_int(name: &str, args: &[TypedValue]) -> Result<i64, HandlerError> {
     match flatten(args).as_slice() {
         [one] => int_arg(name, 0, *one),
-        other => Err(HandlerError::BadArgs(format!(
-            "{name} takes exactly one int64, got {} args",
-            other.len()
-        ))),
+        other => Err(HandlerError::BadArgs(format!("{name} takes exactly one int64, got {} args", other.len()))),
     }
 }
 
@@ -31,19 +23,10 @@ struct Echo;
 #[async_trait]
 impl Handler for Echo {
     fn info(&self) -> HandlerInfo {
-        info(
-            "echo",
-            "echo(...any) -> the same values",
-            &["...any"],
-            &["...any"],
-        )
+        info("echo", "echo(...any) -> the same values", &["...any"], &["...any"])
     }
 
-    async fn call(
-        &self,
-        _: Context,
-        args: Vec<TypedValue>,
-    ) -> Result<Vec<TypedValue>, HandlerError> {
+    async fn call(&self, _: Context, args: Vec<TypedValue>) -> Result<Vec<TypedValue>, HandlerError> {
         Ok(args)
     }
 }
@@ -56,11 +39,7 @@ impl Handler for Sleep {
         info("sleep", "sleep(int64 ms): waits that long", &["int64"], &[])
     }
 
-    async fn call(
-        &self,
-        _: Context,
-        args: Vec<TypedValue>,
-    ) -> Result<Vec<TypedValue>, HandlerError> {
+    async fn call(&self, _: Context, args: Vec<TypedValue>) -> Result<Vec<TypedValue>, HandlerError> {
         let ms = one_int("sleep", &args)?;
         tokio::time::sleep(Duration::from_millis(ms.max(0) as u64)).await;
         Ok(vec![])
@@ -72,24 +51,11 @@ struct Fail;
 #[async_trait]
 impl Handler for Fail {
     fn info(&self) -> HandlerInfo {
-        info(
-            "fail",
-            "fail(string): always fails with that message",
-            &["string"],
-            &[],
-        )
+        info("fail", "fail(string): always fails with that message", &["string"], &[])
     }
 
-    async fn call(
-        &self,
-        _: Context,
-        args: Vec<TypedValue>,
-    ) -> Result<Vec<TypedValue>, HandlerError> {
-        let msg = args
-            .first()
-            .and_then(|a| a.value.as_str())
-            .unwrap_or("fail was called")
-            .to_string();
+    async fn call(&self, _: Context, args: Vec<TypedValue>) -> Result<Vec<TypedValue>, HandlerError> {
+        let msg = args.first().and_then(|a| a.value.as_str()).unwrap_or("fail was called").to_string();
         Err(HandlerError::Retryable(msg))
     }
 }
@@ -107,17 +73,10 @@ impl Handler for Flaky {
         )
     }
 
-    async fn call(
-        &self,
-        ctx: Context,
-        args: Vec<TypedValue>,
-    ) -> Result<Vec<TypedValue>, HandlerError> {
+    async fn call(&self, ctx: Context, args: Vec<TypedValue>) -> Result<Vec<TypedValue>, HandlerError> {
         let n = one_int("flaky", &args)?;
         if i64::from(ctx.attempt) <= n {
-            Err(HandlerError::Retryable(format!(
-                "flaky: attempt {} of the first {n} fails",
-                ctx.attempt
-            )))
+            Err(HandlerError::Retryable(format!("flaky: attempt {} of the first {n} fails", ctx.attempt)))
         } else {
             Ok(vec![TypedValue::new("int64", ctx.attempt)])
         }

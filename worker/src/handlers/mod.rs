@@ -36,11 +36,7 @@ pub trait Handler: Send + Sync {
     /// Name, usage and signature, as advertised in the registry.
     fn info(&self) -> HandlerInfo;
     /// Runs one attempt.
-    async fn call(
-        &self,
-        ctx: Context,
-        args: Vec<TypedValue>,
-    ) -> Result<Vec<TypedValue>, HandlerError>;
+    async fn call(&self, ctx: Context, args: Vec<TypedValue>) -> Result<Vec<TypedValue>, HandlerError>;
 }
 
 /// Handlers by name.

@@ -1,0 +1,134 @@
+//! The roles as runnable units, shared by `aurora dev` (all in one process) and the separate
+//! `aurora gateway`, `aurora projector` and `aurora worker` processes.
+
+use crate::backends::Backends;
+use anyhow::Context as _;
+use aurora_config::Config;
+use aurora_query_graphql::auth::hash_password;
+use aurora_query_graphql::{Auth, State, UserEntry, build_schema};
+use aurora_schemas::validate::Limits;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// A role's outcome.
+pub type RoleResult = (&'static str, anyhow::Result<()>);
+
+/// The configured users, plus `admin` with `admin_password` when given.
+fn users(config: &Config, admin_password: Option<&str>) -> HashMap<String, UserEntry> {
+    let mut users: HashMap<String, UserEntry> = config
+        .auth
+        .users
+        .iter()
+        .map(|u| (u.name.clone(), UserEntry { password_hash: u.password_hash.clone(), role: u.role.clone() }))
+        .collect();
+    if let Some(pw) = admin_password {
+        users.insert("admin".into(), UserEntry { password_hash: hash_password(pw), role: "admin".into() });
+    }
+    users
+}
+
+/// Binds the gateway's listener and returns its address and the serving future.
+pub async fn gateway(
+    config: &Config,
+    b: &Backends,
+    admin_password: Option<&str>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(SocketAddr, impl Future<Output = RoleResult> + use<>)> {
+    let auth =
+        Auth::new(users(config, admin_password), b.sessions.clone(), Duration::from_secs(config.auth.token_ttl_secs));
+    let state = State {
+        command: aurora_command::Service::new(b.ledger.clone(), b.registry.clone(), Limits::default()),
+        store: b.store.clone(),
+        ledger: b.ledger.clone(),
+        registry: b.registry.clone(),
+        auth,
+    };
+    let listener = TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("binding {}; is another Aurora running there?", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    let service = aurora_query_graphql::Service::new(build_schema(state.clone()), state);
+    Ok((addr, async move { ("gateway", service.run(listener, shutdown).await.map_err(Into::into)) }))
+}
+
+/// Registers the worker (so its handlers are known at once) and returns its running future.
+pub async fn worker(
+    config: &Config,
+    b: &Backends,
+    shutdown: CancellationToken,
+) -> anyhow::Result<impl Future<Output = RoleResult> + use<>> {
+    let service = aurora_worker::Service::new(
+        aurora_worker::Options {
+            labels: config.worker.labels.clone(),
+            slots: config.worker.slots,
+            grace: Duration::from_secs(config.worker.grace_secs),
+            ..Default::default()
+        },
+        aurora_worker::Deps {
+            ledger: b.ledger.clone(),
+            broker: b.broker.clone(),
+            registry: b.registry.clone(),
+            handlers: std::sync::Arc::new(aurora_worker::Handlers::with_builtins()),
+        },
+    );
+    service.register().await.context("registering the worker")?;
+    Ok(async move { ("worker", service.run(shutdown).await.map_err(Into::into)) })
+}
+
+/// The projector: runs while it holds the leadership lease, stands by otherwise.
+pub fn projector(
+    config: &Config,
+    b: &Backends,
+    shutdown: CancellationToken,
+) -> impl Future<Output = RoleResult> + use<> {
+    let holder = format!("projector-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let (batch_max, schedule_to_start) =
+        (config.projector.batch_max, Duration::from_secs(config.projector.schedule_to_start_secs));
+    let b = b.clone();
+    async move {
+        let deps = aurora_projector::Deps {
+            ledger: b.ledger.clone(),
+            store: b.store.clone(),
+            broker: b.broker.clone(),
+            registry: b.registry.clone(),
+        };
+        let result = aurora_projector::leadership::lead(
+            b.leases.clone(),
+            "projector/0",
+            &holder,
+            Duration::from_secs(6),
+            shutdown,
+            |lease, leading| {
+                let options = aurora_projector::Options {
+                    batch_max,
+                    schedule_to_start,
+                    fencing_token: Some(lease.token),
+                    ..Default::default()
+                };
+                aurora_projector::Service::new(options, deps.clone()).run(leading)
+            },
+        )
+        .await;
+        ("projector", result.map_err(Into::into))
+    }
+}
+
+/// `/health`, `/ready` and `/metrics` for processes without the gateway.
+pub async fn operations(
+    config: &Config,
+    b: &Backends,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(SocketAddr, impl Future<Output = RoleResult> + use<>)> {
+    let listener = TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("binding {} for the health endpoints", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    let router = aurora_query_graphql::http::operations_router(b.ledger.clone(), b.registry.clone());
+    Ok((addr, async move {
+        let served = axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+        ("operations", served.map_err(Into::into))
+    }))
+}

@@ -1,0 +1,107 @@
+//! One active projector per partition: hold a lease while running, step down when it is lost.
+//!
+//! Standbys retry the lease every third of its TTL, so a dead leader is replaced within about
+//! one TTL. The lease's fencing token goes into the `meta` of every event the leader appends,
+//! so an audit can tell which leader wrote what.
+
+use aurora_coord::{Lease, Leases};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// Runs `run` whenever this holder leads `name`, until `shutdown`. `run` gets the lease and a
+/// token that is cancelled when leadership is lost (or on shutdown); it should return then.
+pub async fn lead<F, Fut, E>(
+    leases: Arc<dyn Leases>,
+    name: &str,
+    holder: &str,
+    ttl: Duration,
+    shutdown: CancellationToken,
+    mut run: F,
+) -> Result<(), E>
+where
+    F: FnMut(Lease, CancellationToken) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+{
+    let period = ttl / 3;
+    while !shutdown.is_cancelled() {
+        let lease = match leases.acquire(name, holder, ttl).await {
+            Ok(Some(lease)) => lease,
+            Ok(None) => {
+                tokio::select! { _ = shutdown.cancelled() => break, _ = tokio::time::sleep(period) => continue }
+            }
+            Err(e) => {
+                warn!(error = %e, lease = name, "cannot reach the lease store; retrying");
+                tokio::select! { _ = shutdown.cancelled() => break, _ = tokio::time::sleep(period) => continue }
+            }
+        };
+        info!(lease = name, holder, token = lease.token, "leading");
+        let leading = shutdown.child_token();
+        let keeper = {
+            let (leases, lease, leading) = (leases.clone(), lease.clone(), leading.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! { _ = leading.cancelled() => return, _ = tokio::time::sleep(period) => {} }
+                    match leases.renew(&lease, ttl).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            warn!(lease = %lease.name, token = lease.token, "leadership lost; stepping down");
+                            leading.cancel();
+                            return;
+                        }
+                        Err(e) => warn!(error = %e, "could not renew the lease; will retry before it expires"),
+                    }
+                }
+            })
+        };
+        let result = run(lease.clone(), leading.clone()).await;
+        leading.cancel();
+        let _ = keeper.await;
+        let _ = leases.release(&lease).await;
+        result?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aurora_coord::LocalCoord;
+    use std::sync::Mutex;
+
+    #[tokio::test(start_paused = true)]
+    async fn one_leader_at_a_time_and_a_standby_takes_over() {
+        let coord: Arc<dyn Leases> = Arc::new(LocalCoord::new());
+        let log: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
+        let ttl = Duration::from_secs(3);
+        let spawn = |holder: &'static str, stop: CancellationToken| {
+            let (coord, log) = (coord.clone(), log.clone());
+            tokio::spawn(async move {
+                lead::<_, _, ()>(coord, "projector/0", holder, ttl, stop, |lease, leading| {
+                    let log = log.clone();
+                    async move {
+                        log.lock().expect("log").push((lease.holder.clone(), lease.token));
+                        leading.cancelled().await;
+                        Ok(())
+                    }
+                })
+                .await
+            })
+        };
+        let (stop_a, stop_b) = (CancellationToken::new(), CancellationToken::new());
+        let a = spawn("a", stop_a.clone());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let b = spawn("b", stop_b.clone());
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(log.lock().expect("log").clone(), vec![("a".to_string(), 1)], "b stands by while a leads");
+        stop_a.cancel();
+        a.await.expect("join").expect("a stops");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let entries = log.lock().expect("log").clone();
+        assert_eq!(entries.last(), Some(&("b".to_string(), 2)), "b took over with a greater token: {entries:?}");
+        stop_b.cancel();
+        b.await.expect("join").expect("b stops");
+    }
+}

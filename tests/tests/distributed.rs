@@ -1,0 +1,181 @@
+//! Distributed mode: separate gateway, projector and worker processes on MongoDB, RabbitMQ and
+//! Redis (issue "Distributed mode", done-when 2 and 3). Needs the services: scripts/test starts
+//! them and turns on the `service-tests` feature.
+
+#![cfg(feature = "service-tests")]
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed check
+
+use aurora::client::Client;
+use aurora_e2e::graphs::{edge, example, graph, task};
+use aurora_e2e::{PASSWORD, Process, Scratch, assert_invariants};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set; run the service tests through scripts/test"))
+}
+
+/// A config for one isolated deployment: its own database, queue prefix and key prefix.
+fn config(dir: &Path) -> std::path::PathBuf {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let text = format!(
+        r#"
+[ledger]
+uri = "{mongo}"
+namespace = "aurora_e2e_{id}"
+[broker]
+uri = "{amqp}"
+namespace = "aurora-e2e-{id}."
+[coord]
+uri = "{redis}"
+namespace = "aurora-e2e-{id}"
+[projector]
+schedule_to_start_secs = 3
+"#,
+        mongo = env("AURORA_TEST_MONGODB_URI"),
+        amqp = env("AURORA_TEST_AMQP_URL"),
+        redis = env("AURORA_TEST_REDIS_URL"),
+    );
+    let path = dir.join("aurora.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+struct Cluster {
+    _procs: Vec<Process>,
+    gateways: Vec<Client>,
+}
+
+fn args(role: &str, config: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a = vec![
+        role.to_string(),
+        "--config".into(),
+        config.display().to_string(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+    ];
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+async fn cluster(dir: &Path, workers: &[&str]) -> Cluster {
+    let cfg = config(dir);
+    let mut procs = Vec::new();
+    for i in 0..2 {
+        procs.push(Process::spawn(&args("projector", &cfg, &[]), &dir.join(format!("projector{i}.log"))));
+    }
+    for (i, labels) in workers.iter().enumerate() {
+        procs.push(Process::spawn(&args("worker", &cfg, &["--labels", labels]), &dir.join(format!("worker{i}.log"))));
+    }
+    let mut gateways = Vec::new();
+    for i in 0..2 {
+        let p = Process::spawn(
+            &args("gateway", &cfg, &["--admin-password", PASSWORD]),
+            &dir.join(format!("gateway{i}.log")),
+        );
+        gateways.push(Client::new(&p.url, None));
+        procs.push(p);
+    }
+    let token = gateways[0].login("admin", PASSWORD).await.unwrap();
+    let gateways = gateways.into_iter().map(|g| g.with_token(Some(token.clone()))).collect();
+    Cluster { _procs: procs, gateways }
+}
+
+async fn wait_terminal(c: &Client, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let g = c.graph(id).await.unwrap();
+        if g["state"].as_str().is_some_and(|s| s != "RUNNING") {
+            return g;
+        }
+        assert!(Instant::now() < deadline, "graph {id} did not end: {g:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphs_run_across_processes_and_tokens_work_on_every_gateway() {
+    let dir = Scratch::new("distributed");
+    let c = cluster(&dir.0, &["zone=a", "zone=b"]).await;
+    // Submitted on one gateway, watched and read on the other, with the same token.
+    let id = c.gateways[0].submit(example("seed-readme.json")).await.unwrap()["id"].as_str().unwrap().to_string();
+    let mut events = c.gateways[1].graph_events(&id).await.unwrap();
+    let mut seen = Vec::new();
+    while let Some(e) = tokio::time::timeout(Duration::from_secs(60), events.next()).await.unwrap() {
+        seen.push(e.unwrap()["type"].as_str().unwrap().to_string());
+    }
+    assert_eq!(seen.first().map(String::as_str), Some("GraphSubmitted"));
+    assert_eq!(seen.last().map(String::as_str), Some("GraphSucceeded"));
+    assert_eq!(seen.len(), 10, "{seen:?}");
+    let g = wait_terminal(&c.gateways[1], &id).await;
+    assert_eq!(aurora_e2e::task(&g, "ql0iytfa36")["results"], json!([{ "type": "int64", "value": 7 }]));
+    assert_invariants(&g);
+
+    let mut bad = task("bad", "fail", &[("string", json!("boom"))]);
+    bad["retryCount"] = json!(1);
+    bad["retryBackoffMs"] = json!(50);
+    let failing = graph(
+        vec![bad, task("after", "echo", &[]), task("other", "add", &[("int64", json!(1))])],
+        vec![edge("bad", "after")],
+    );
+    let id = c.gateways[1].submit(failing).await.unwrap()["id"].as_str().unwrap().to_string();
+    let g = wait_terminal(&c.gateways[0], &id).await;
+    assert_eq!(g["state"], "FAILURE");
+    assert_eq!(aurora_e2e::task(&g, "after")["state"], "SKIPPED");
+    assert_eq!(aurora_e2e::task(&g, "other")["state"], "SUCCESS");
+    assert_invariants(&g);
+
+    let logout = c.gateways[0].query("mutation { logout }", json!({})).await.unwrap();
+    assert_eq!(logout["logout"], true);
+    let refused = c.gateways[1].query("{ graphs { nodes { id } } }", json!({})).await.unwrap_err();
+    assert_eq!(refused.codes(), ["UNAUTHENTICATED"], "logout on one gateway revokes the token on every gateway");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_run_on_workers_whose_labels_match_and_unmatched_ones_fail_with_the_reason() {
+    let dir = Scratch::new("routing");
+    let c = cluster(&dir.0, &["zone=a", "zone=b", "zone=a,gpu=true"]).await;
+    let workers = c.gateways[0].query("{ workers { id labels } }", json!({})).await.unwrap();
+    let labels_of = |id: &str| -> Value {
+        workers["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["id"] == id)
+            .map(|w| w["labels"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let with = |key: &str, sel: Value| {
+        let mut t = task(key, "add", &[("int64", json!(1))]);
+        t["labelSelector"] = sel;
+        t
+    };
+    let input = graph(
+        vec![
+            with("in-a", json!({ "zone": "a" })),
+            with("in-b", json!({ "zone": "b" })),
+            with("on-gpu", json!({ "gpu": "true" })),
+            with("nowhere", json!({ "zone": "z" })),
+        ],
+        vec![],
+    );
+    let id = c.gateways[0].submit(input).await.unwrap()["id"].as_str().unwrap().to_string();
+    let g = wait_terminal(&c.gateways[1], &id).await;
+    for (key, sel) in
+        [("in-a", json!({ "zone": "a" })), ("in-b", json!({ "zone": "b" })), ("on-gpu", json!({ "gpu": "true" }))]
+    {
+        let t = aurora_e2e::task(&g, key);
+        assert_eq!(t["state"], "SUCCESS", "{key}: {t:#}");
+        let received = t["history"].as_array().unwrap().iter().find(|e| e["type"] == "TaskReceived").unwrap();
+        let worker = received["data"]["worker_id"].as_str().unwrap();
+        let labels = labels_of(worker);
+        for (k, v) in sel.as_object().unwrap() {
+            assert_eq!(&labels[k], v, "{key} ran on {worker} with labels {labels}, which must satisfy {sel}");
+        }
+    }
+    let nowhere = aurora_e2e::task(&g, "nowhere");
+    assert_eq!(nowhere["state"], "FAILURE");
+    assert!(nowhere["error"].as_str().unwrap().contains("no live worker"), "{nowhere:#}");
+    assert_invariants(&g);
+}
