@@ -179,3 +179,73 @@ async fn tasks_run_on_workers_whose_labels_match_and_unmatched_ones_fail_with_th
     assert!(nowhere["error"].as_str().unwrap().contains("no live worker"), "{nowhere:#}");
     assert_invariants(&g);
 }
+
+/// Polls until `pred` holds for the run, or fails after `secs`.
+async fn wait_until(c: &Client, id: &str, secs: u64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let g = c.graph(id).await.unwrap();
+        if pred(&g) {
+            return g;
+        }
+        assert!(Instant::now() < deadline, "{what} did not happen within {secs} s: {g:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_worker_or_the_leading_projector_loses_nothing() {
+    let dir = Scratch::new("faults");
+    let cfg = config(&dir.0);
+    let spawn = |role: &str, extra: &[&str], name: &str| {
+        Process::spawn(&args(role, &cfg, extra), &dir.0.join(format!("{name}.log")))
+    };
+    let mut projector_a = spawn("projector", &[], "projector-a");
+    let gateway = spawn("gateway", &["--admin-password", PASSWORD], "gateway");
+    let mut worker_a = spawn("worker", &["--labels", "pool=x"], "worker-a");
+    let c = Client::new(&gateway.url, None);
+    let c = c.with_token(Some(c.login("admin", PASSWORD).await.unwrap()));
+
+    // A long task starts on the only worker, which is then killed mid-task.
+    let mut long = task("long", "sleep", &[("int64", json!(1_500))]);
+    long["labelSelector"] = json!({ "pool": "x" });
+    let mut after = task("after", "add", &[("int64", json!(1)), ("int64", json!(2))]);
+    after["labelSelector"] = json!({ "pool": "x" });
+    let id = c.submit(graph(vec![long, after], vec![edge("long", "after")])).await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_until(&c, &id, 30, "the long task starting", |g| aurora_e2e::task(g, "long")["state"] == "STARTED").await;
+    worker_a.kill();
+    let _worker_b = spawn("worker", &["--labels", "pool=x"], "worker-b");
+    let g = wait_terminal(&c, &id).await;
+    assert_eq!(g["state"], "SUCCESS", "{g:#}");
+    let long = aurora_e2e::task(&g, "long");
+    assert_eq!(long["attempts"], 2, "the interrupted attempt shows, and a second one completed: {long:#}");
+    let receivers: Vec<&str> = long["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "TaskReceived")
+        .map(|e| e["data"]["worker_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(receivers.len(), 2);
+    assert_ne!(receivers[0], receivers[1], "the second attempt ran elsewhere");
+    assert_invariants(&g);
+
+    // The leading projector dies; the standby takes over within the lease time.
+    let _projector_b = spawn("projector", &[], "projector-b");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    projector_a.kill();
+    let mut chain = aurora_e2e::graphs::sleep_chain(3, 100);
+    for t in chain["tasks"].as_array_mut().unwrap() {
+        t["labelSelector"] = json!({ "pool": "x" });
+    }
+    let id = c.submit(chain).await.unwrap()["id"].as_str().unwrap().to_string();
+    let g = wait_until(&c, &id, 60, "the run ending under the new leader", |g| {
+        g["state"].as_str().is_some_and(|s| s != "RUNNING")
+    })
+    .await;
+    assert_eq!(g["state"], "SUCCESS");
+    assert_invariants(&g);
+}
