@@ -88,4 +88,9 @@ pub trait Broker: Send + Sync + 'static {
 
     /// How many orders wait in `queue` (ready, not delivered). For metrics and tests.
     async fn depth(&self, queue: &QueueKey) -> Result<usize, Error>;
+
+    /// Whether unsettled deliveries survive the process that publishes and consumes them. When
+    /// they do (RabbitMQ), the broker itself redelivers a dead worker's orders; when they do not
+    /// (in-process), a restarted dispatcher must order interrupted attempts again.
+    fn durable(&self) -> bool;
 }

@@ -81,6 +81,10 @@ impl Broker for LocalBroker {
     async fn depth(&self, queue: &QueueKey) -> Result<usize, Error> {
         Ok(self.inner.lock().get(&queue.name()).map(|q| q.ready.len()).unwrap_or(0))
     }
+
+    fn durable(&self) -> bool {
+        false
+    }
 }
 
 struct LocalConsumer {

@@ -163,6 +163,10 @@ impl RabbitBroker {
 
 #[async_trait]
 impl Broker for RabbitBroker {
+    fn durable(&self) -> bool {
+        true
+    }
+
     async fn publish(&self, orders: Vec<TaskOrder>) -> Result<(), Error> {
         if orders.is_empty() {
             return Ok(());

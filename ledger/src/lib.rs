@@ -53,8 +53,9 @@ pub type Committed = Arc<Vec<Event>>;
 /// - Every event gets a `position`, increasing in commit order across all streams, and the
 ///   per-stream hash chain (`prev_hash`, `hash`) of DESIGN §2.
 /// - [`Ledger::watch`] announces each committed batch after it is durable, in position order. A
-///   listener that falls behind is told it lagged and must re-read from the store; see
-///   [`subscribe`] for the gap-free combination of both.
+///   listener that falls behind is told it lagged and must re-read from the store; an empty batch
+///   means the store's own feed was interrupted and announcements may be missing, with the same
+///   remedy. See [`subscribe`] for the gap-free combination of both.
 #[async_trait]
 pub trait Ledger: Send + Sync + 'static {
     /// Appends one stream's events atomically if the stream is at `expected`.

@@ -144,8 +144,16 @@ async fn watch_loop(
         }
         match watch.await {
             Ok(mut stream) => {
-                if let Some(r) = ready.take() {
-                    let _ = r.send(Ok(()));
+                match ready.take() {
+                    Some(r) => {
+                        let _ = r.send(Ok(()));
+                    }
+                    // Reopened after an interruption: tell listeners to re-read what they missed.
+                    None => {
+                        if let Some(tx) = live.upgrade() {
+                            let _ = tx.send(Arc::new(Vec::new()));
+                        }
+                    }
                 }
                 loop {
                     match stream.try_next().await {

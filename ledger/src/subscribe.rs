@@ -3,8 +3,10 @@
 //!
 //! The trick: listen for live batches *before* reading history, then skip every live event whose
 //! position was already delivered. Anything committed while history was being read arrives in
-//! both and is delivered once. A listener that lags behind the live channel falls back to reading
-//! the store again from where it was.
+//! both and is delivered once. A listener that lags behind the live channel, or is told the live
+//! feed was interrupted, falls back to reading the store again from where it was; and while no
+//! announcement arrives it checks the store's head every second, so even a feed that died
+//! silently costs at most a second of delay, never an event.
 
 use crate::{Committed, Error, Ledger};
 use aurora_schemas::{Event, GraphId};
@@ -31,12 +33,18 @@ pub struct Subscription {
     last: u64,
     catching_up: bool,
     buffer: VecDeque<Event>,
+    /// The store's head when it was last checked while idle.
+    checked_head: u64,
 }
+
+/// How long a subscription waits for an announcement before it asks the store whether anything
+/// was committed that it was not told about (a live feed that died without an error).
+const IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Subscribes to events with position `> after` (0 for everything) in `scope`.
 pub fn subscribe(ledger: Arc<dyn Ledger>, scope: Scope, after: u64) -> Subscription {
     let live = ledger.watch();
-    Subscription { ledger, scope, live, last: after, catching_up: true, buffer: VecDeque::new() }
+    Subscription { ledger, scope, live, last: after, catching_up: true, buffer: VecDeque::new(), checked_head: 0 }
 }
 
 impl Subscription {
@@ -55,7 +63,19 @@ impl Subscription {
                 self.buffer.extend(page);
                 continue;
             }
-            match self.live.recv().await {
+            let Ok(received) = tokio::time::timeout(IDLE_CHECK, self.live.recv()).await else {
+                let head = self.ledger.head().await?;
+                if head > self.checked_head.max(self.last) {
+                    self.catching_up = true;
+                }
+                self.checked_head = head;
+                continue;
+            };
+            match received {
+                Ok(batch) if batch.is_empty() => {
+                    // The store's live feed was interrupted: events may have been missed.
+                    self.catching_up = true;
+                }
                 Ok(batch) => {
                     let last = self.last;
                     let scope = self.scope;
@@ -83,6 +103,10 @@ impl Subscription {
                 return None;
             }
             match self.live.try_recv() {
+                Ok(batch) if batch.is_empty() => {
+                    self.catching_up = true;
+                    return None;
+                }
                 Ok(batch) => {
                     let (last, scope) = (self.last, self.scope);
                     self.buffer.extend(batch.iter().filter(|e| e.position > last && in_scope(scope, e)).cloned());

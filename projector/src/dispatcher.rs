@@ -14,8 +14,8 @@ use aurora_schemas::event::{EventData, FailureKind};
 use aurora_schemas::selector::matches;
 use aurora_schemas::{Event, EventMeta, QueueKey, TaskOrder, TaskState};
 use chrono::Utc;
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -38,7 +38,6 @@ pub struct Dispatcher {
     broker: Arc<dyn Broker>,
     registry: Arc<dyn Registry>,
     schedule_to_start: Duration,
-    known_queues: Mutex<HashSet<QueueKey>>,
     timers: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -68,15 +67,7 @@ impl Dispatcher {
         schedule_to_start: Duration,
         shutdown: CancellationToken,
     ) -> Self {
-        Self {
-            ledger,
-            broker,
-            registry,
-            schedule_to_start,
-            known_queues: Mutex::default(),
-            timers: TaskTracker::new(),
-            shutdown,
-        }
+        Self { ledger, broker, registry, schedule_to_start, timers: TaskTracker::new(), shutdown }
     }
 
     /// Orders for a batch: each `TaskPending` whose task is still at that version, and a timer for
@@ -99,8 +90,10 @@ impl Dispatcher {
         self.publish(now).await
     }
 
-    /// After a restart: order every unfinished task again. Attempts that were running when the
-    /// process died are taken over as new attempts.
+    /// After a restart or a change of leader: order every pending task again, and schedule due
+    /// retries. With a non-durable broker, attempts that were running when the process died are
+    /// taken over as new attempts; a durable broker redelivers those itself, so live workers'
+    /// attempts are left alone.
     pub async fn redeliver(self: &Arc<Self>, unfinished: Vec<TaskView>) -> Result<usize, DispatchError> {
         let mut now = Vec::new();
         let count = unfinished.len();
@@ -111,7 +104,7 @@ impl Dispatcher {
                     let at = view.retry_at.unwrap_or_else(Utc::now);
                     self.schedule(order_for(&view, false), at);
                 }
-                TaskState::Received | TaskState::Started => now.push(order_for(&view, true)),
+                TaskState::Received | TaskState::Started if !self.broker.durable() => now.push(order_for(&view, true)),
                 _ => {}
             }
         }
@@ -138,11 +131,10 @@ impl Dispatcher {
         if orders.is_empty() {
             return Ok(());
         }
-        let new_queues: Vec<QueueKey> = {
-            let mut known = self.known_queues.lock().unwrap_or_else(|p| p.into_inner());
-            orders.iter().map(|o| o.queue.clone()).filter(|q| known.insert(q.clone())).collect()
-        };
-        for q in &new_queues {
+        // Every batch re-registers its queues (one idempotent call per distinct queue): the registry
+        // is not durable truth, and a coordination store that lost its data must learn them again.
+        let queues: BTreeSet<QueueKey> = orders.iter().map(|o| o.queue.clone()).collect();
+        for q in &queues {
             self.registry.add_queue(q).await?;
         }
         let watch: Vec<TaskOrder> = orders.iter().filter(|o| !o.takeover).cloned().collect();

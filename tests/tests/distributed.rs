@@ -18,6 +18,11 @@ fn env(name: &str) -> String {
 
 /// A config for one isolated deployment: its own database, queue prefix and key prefix.
 fn config(dir: &Path) -> std::path::PathBuf {
+    config_with(dir, &env("AURORA_TEST_MONGODB_URI"), &env("AURORA_TEST_REDIS_URL"))
+}
+
+/// The same, on a given MongoDB and Redis.
+fn config_with(dir: &Path, mongo: &str, redis: &str) -> std::path::PathBuf {
     let id = uuid::Uuid::now_v7().simple().to_string();
     let text = format!(
         r#"
@@ -33,9 +38,7 @@ namespace = "aurora-e2e-{id}"
 [projector]
 schedule_to_start_secs = 3
 "#,
-        mongo = env("AURORA_TEST_MONGODB_URI"),
         amqp = env("AURORA_TEST_AMQP_URL"),
-        redis = env("AURORA_TEST_REDIS_URL"),
     );
     let path = dir.join("aurora.toml");
     std::fs::write(&path, text).unwrap();
@@ -248,4 +251,117 @@ async fn killing_a_worker_or_the_leading_projector_loses_nothing() {
     .await;
     assert_eq!(g["state"], "SUCCESS");
     assert_invariants(&g);
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A server process of our own (Redis or the MongoDB stand-in) that the test may restart.
+struct Private {
+    child: std::process::Child,
+    program: &'static str,
+    args: Vec<String>,
+    port: u16,
+}
+
+impl Private {
+    fn start(program: &'static str, args: Vec<String>, port: u16) -> Self {
+        let child = std::process::Command::new(program)
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        wait_for_port(port);
+        Self { child, program, args, port }
+    }
+
+    fn restart(&mut self, down_for: Duration) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(down_for);
+        *self = Self::start(self.program, self.args.clone(), self.port);
+    }
+}
+
+impl Drop for Private {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Logs in, retrying while the gateway's dependencies come back.
+async fn login(url: &str) -> Client {
+    let anonymous = Client::new(url, None);
+    for _ in 0..200 {
+        if let Ok(token) = anonymous.login("admin", PASSWORD).await {
+            return anonymous.with_token(Some(token));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("could not log in to {url}");
+}
+
+/// Waits for the run to end, logging in again when a restart cost the session.
+async fn wait_terminal_through_restarts(url: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut c = login(url).await;
+    loop {
+        match c.graph(id).await {
+            Ok(g) if g["state"].as_str().is_some_and(|s| s != "RUNNING") => return g,
+            Ok(_) => {}
+            Err(e) if e.codes().iter().any(|c| c == "UNAUTHENTICATED") => c = login(url).await,
+            Err(_) => {} // a dependency is restarting
+        }
+        assert!(Instant::now() < deadline, "graph {id} did not end after the restarts");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarting_redis_mid_run_loses_nothing() {
+    // Redis keeps no data here (like a cache node that was replaced): leases, the registry, the
+    // queue set and sessions are all lost and must be rebuilt by the processes.
+    let dir = Scratch::new("restarts");
+    let redis_port = free_port();
+    let mut redis = Private::start(
+        "redis-server",
+        ["--port", &redis_port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            .map(String::from)
+            .to_vec(),
+        redis_port,
+    );
+    let cfg = config_with(&dir.0, &env("AURORA_TEST_MONGODB_URI"), &format!("redis://127.0.0.1:{redis_port}/0"));
+    let spawn = |role: &str, extra: &[&str], name: &str| {
+        Process::spawn(&args(role, &cfg, extra), &dir.0.join(format!("{name}.log")))
+    };
+    let _projector = spawn("projector", &[], "projector");
+    let gateway = spawn("gateway", &["--admin-password", PASSWORD], "gateway");
+    let _worker = spawn("worker", &["--labels", "pool=y"], "worker");
+    let c = login(&gateway.url).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let mut chain = aurora_e2e::graphs::sleep_chain(5, 300);
+        for t in chain["tasks"].as_array_mut().unwrap() {
+            t["labelSelector"] = json!({ "pool": "y" });
+        }
+        ids.push(c.submit(chain).await.unwrap()["id"].as_str().unwrap().to_string());
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    redis.restart(Duration::from_millis(300));
+    for id in &ids {
+        let g = wait_terminal_through_restarts(&gateway.url, id).await;
+        assert_eq!(g["state"], "SUCCESS", "{g:#}");
+        assert_invariants(&g);
+    }
 }
