@@ -5,9 +5,11 @@ pub mod conformance;
 pub mod mongo;
 pub mod sqlite;
 
-use crate::views::{GraphView, Model, TaskView};
+use crate::views::{Applied, GraphView, Model, TaskView};
 use async_trait::async_trait;
+use aurora_schemas::event::EventData;
 use aurora_schemas::{Event, GraphId, GraphSpec, GraphState, StreamId, TaskId};
+use std::collections::{BTreeSet, HashSet};
 
 /// What went wrong with the read store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,4 +81,67 @@ pub trait ReadStore: Send + Sync + 'static {
     async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), Error>;
     /// Every row, for comparisons (replay).
     async fn dump(&self) -> Result<Model, Error>;
+}
+
+/// The rows a batch touches, which a store loads before applying it.
+pub(crate) struct Touched {
+    /// Graph rows.
+    pub graphs: BTreeSet<GraphId>,
+    /// Task rows named by task events.
+    pub tasks: BTreeSet<TaskId>,
+    /// Graphs submitted in the batch: all their task rows are touched (WAITING placeholders).
+    pub submitted: BTreeSet<GraphId>,
+}
+
+/// What a batch touches.
+pub(crate) fn touched(events: &[Event]) -> Touched {
+    Touched {
+        graphs: events.iter().map(|e| e.graph_id).collect(),
+        tasks: events.iter().filter_map(|e| e.task_id).collect(),
+        submitted: events
+            .iter()
+            .filter(|e| matches!(e.data, EventData::GraphSubmitted { .. }))
+            .map(|e| e.graph_id)
+            .collect(),
+    }
+}
+
+/// What applying a batch changed: the rows to write back, the specs to keep, the gaps to fill.
+pub(crate) struct Changes<'a> {
+    /// Task rows to write.
+    pub tasks: HashSet<TaskId>,
+    /// Graph rows to write.
+    pub graphs: HashSet<GraphId>,
+    /// Frozen specs of newly submitted graphs.
+    pub specs: Vec<(GraphId, &'a GraphSpec)>,
+    /// Events not applied for missing predecessors.
+    pub gaps: Vec<Gap>,
+}
+
+/// Applies `events` in order to the loaded rows in `model` (the pure [`Model::apply`]) and collects
+/// what every store must write back.
+pub(crate) fn apply_events<'a>(model: &mut Model, events: &'a [Event]) -> Changes<'a> {
+    let mut changes = Changes { tasks: HashSet::new(), graphs: HashSet::new(), specs: Vec::new(), gaps: Vec::new() };
+    for e in events {
+        match model.apply(e) {
+            Applied::Changed => {
+                changes.graphs.insert(e.graph_id);
+                match (e.task_id, &e.data) {
+                    (Some(t), _) => {
+                        changes.tasks.insert(t);
+                    }
+                    (None, EventData::GraphSubmitted { spec, .. }) => {
+                        changes.tasks.extend(spec.tasks.iter().map(|t| TaskId::derive(e.graph_id, &t.key)));
+                        changes.specs.push((e.graph_id, spec));
+                    }
+                    _ => {}
+                }
+            }
+            Applied::Duplicate => {}
+            Applied::Gap { from_version } => {
+                changes.gaps.push(Gap { stream: e.stream.clone(), from_version, event: e.clone() });
+            }
+        }
+    }
+    changes
 }

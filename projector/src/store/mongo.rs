@@ -4,16 +4,14 @@
 //! batch touches, apply, and write the changed rows back in one transaction (so a task row and
 //! its graph's counters never disagree after a crash).
 
-use super::{Batch, Error, Gap, ReadStore};
-use crate::views::{Applied, GraphView, Model, TaskView};
+use super::{Batch, Error, ReadStore};
+use crate::views::{GraphView, Model, TaskView};
 use async_trait::async_trait;
-use aurora_schemas::event::EventData;
 use aurora_schemas::{Event, GraphId, GraphSpec, GraphState, TaskId};
 use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::IndexOptions;
 use mongodb::{Client, Collection, IndexModel};
-use std::collections::{BTreeSet, HashSet};
 
 /// The MongoDB read-model store.
 pub struct MongoStore {
@@ -68,9 +66,8 @@ const UNFINISHED: [&str; 4] = ["PENDING", "RECEIVED", "STARTED", "RETRY"];
 impl ReadStore for MongoStore {
     async fn apply(&self, events: Vec<Event>) -> Result<Batch, Error> {
         let mut model = Model::default();
-        let graphs: BTreeSet<GraphId> = events.iter().map(|e| e.graph_id).collect();
-        let tasks: BTreeSet<TaskId> = events.iter().filter_map(|e| e.task_id).collect();
-        let ids: Vec<String> = graphs.iter().map(|g| g.to_string()).collect();
+        let touched = super::touched(&events);
+        let ids: Vec<String> = touched.graphs.iter().map(|g| g.to_string()).collect();
         let docs: Vec<Document> = self
             .graphs
             .find(doc! { "_id": { "$in": &ids } })
@@ -83,42 +80,14 @@ impl ReadStore for MongoStore {
             let v: GraphView = parse(d)?;
             model.graphs.insert(v.graph_id, v);
         }
-        let submitted: Vec<String> = events
-            .iter()
-            .filter(|e| matches!(e.data, EventData::GraphSubmitted { .. }))
-            .map(|e| e.graph_id.to_string())
-            .collect();
-        let task_ids: Vec<String> = tasks.iter().map(|t| t.to_string()).collect();
-        for v in self
-            .find_tasks(doc! { "$or": [ { "_id": { "$in": &task_ids } }, { "graph_id": { "$in": &submitted } } ] })
-            .await?
-        {
+        let submitted: Vec<String> = touched.submitted.iter().map(|g| g.to_string()).collect();
+        let task_ids: Vec<String> = touched.tasks.iter().map(|t| t.to_string()).collect();
+        let filter = doc! { "$or": [ { "_id": { "$in": &task_ids } }, { "graph_id": { "$in": &submitted } } ] };
+        for v in self.find_tasks(filter).await? {
             model.tasks.insert(v.task_id, v);
         }
-        let mut gaps = Vec::new();
-        let (mut dirty_tasks, mut dirty_graphs) = (HashSet::new(), HashSet::new());
-        let mut new_specs: Vec<(GraphId, &GraphSpec)> = Vec::new();
-        for e in &events {
-            match model.apply(e) {
-                Applied::Changed => {
-                    dirty_graphs.insert(e.graph_id);
-                    match (&e.task_id, &e.data) {
-                        (Some(t), _) => {
-                            dirty_tasks.insert(*t);
-                        }
-                        (None, EventData::GraphSubmitted { spec, .. }) => {
-                            dirty_tasks.extend(spec.tasks.iter().map(|t| TaskId::derive(e.graph_id, &t.key)));
-                            new_specs.push((e.graph_id, spec));
-                        }
-                        _ => {}
-                    }
-                }
-                Applied::Duplicate => {}
-                Applied::Gap { from_version } => {
-                    gaps.push(Gap { stream: e.stream.clone(), from_version, event: e.clone() });
-                }
-            }
-        }
+        let changes = super::apply_events(&mut model, &events);
+        let (dirty_tasks, dirty_graphs, new_specs, gaps) = (changes.tasks, changes.graphs, changes.specs, changes.gaps);
         if dirty_tasks.is_empty() && dirty_graphs.is_empty() {
             return Ok(Batch { rows: model, gaps });
         }

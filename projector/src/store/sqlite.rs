@@ -1,12 +1,10 @@
 //! Read models in a SQLite file of their own (rebuildable from the ledger, so `synchronous=NORMAL`).
 
-use super::{Batch, Error, Gap, ReadStore};
-use crate::views::{Applied, GraphView, Model, TaskView};
+use super::{Batch, Error, ReadStore};
+use crate::views::{GraphView, Model, TaskView};
 use async_trait::async_trait;
-use aurora_schemas::event::EventData;
 use aurora_schemas::{Event, GraphId, GraphSpec, GraphState, TaskId, TaskState};
 use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -100,53 +98,22 @@ fn load_graph(conn: &Connection, id: GraphId) -> Result<Option<GraphView>, Error
 fn apply_batch(conn: &mut Connection, events: &[Event]) -> Result<Batch, Error> {
     let tx = conn.transaction()?;
     let mut model = Model::default();
-    let mut graphs: BTreeSet<GraphId> = BTreeSet::new();
-    let mut tasks: BTreeSet<TaskId> = BTreeSet::new();
-    for e in events {
-        graphs.insert(e.graph_id);
-        if let Some(t) = e.task_id {
-            tasks.insert(t);
-        }
-    }
-    for g in &graphs {
+    let touched = super::touched(events);
+    for g in &touched.graphs {
         if let Some(view) = load_graph(&tx, *g)? {
             model.graphs.insert(*g, view);
         }
-        if events.iter().any(|e| e.graph_id == *g && matches!(e.data, EventData::GraphSubmitted { .. })) {
-            load_tasks(&tx, "SELECT doc FROM tasks WHERE graph_id = ?1", &g.to_string(), &mut model)?;
-        }
     }
-    for t in &tasks {
+    for g in &touched.submitted {
+        load_tasks(&tx, "SELECT doc FROM tasks WHERE graph_id = ?1", &g.to_string(), &mut model)?;
+    }
+    for t in &touched.tasks {
         if !model.tasks.contains_key(t) {
             load_tasks(&tx, "SELECT doc FROM tasks WHERE task_id = ?1", &t.to_string(), &mut model)?;
         }
     }
-    let mut gaps = Vec::new();
-    let mut dirty_tasks: HashSet<TaskId> = HashSet::new();
-    let mut dirty_graphs: HashSet<GraphId> = HashSet::new();
-    let mut new_specs = Vec::new();
-    for e in events {
-        match model.apply(e) {
-            Applied::Changed => {
-                dirty_graphs.insert(e.graph_id);
-                match e.task_id {
-                    Some(t) => {
-                        dirty_tasks.insert(t);
-                    }
-                    None => {
-                        if let EventData::GraphSubmitted { spec, .. } = &e.data {
-                            dirty_tasks.extend(spec.tasks.iter().map(|t| TaskId::derive(e.graph_id, &t.key)));
-                            new_specs.push((e.graph_id, spec));
-                        }
-                    }
-                }
-            }
-            Applied::Duplicate => {}
-            Applied::Gap { from_version } => {
-                gaps.push(Gap { stream: e.stream.clone(), from_version, event: e.clone() });
-            }
-        }
-    }
+    let changes = super::apply_events(&mut model, events);
+    let (dirty_tasks, dirty_graphs, new_specs, gaps) = (changes.tasks, changes.graphs, changes.specs, changes.gaps);
     {
         let mut put_task = tx.prepare_cached(
             "INSERT OR REPLACE INTO tasks (task_id, graph_id, state, version, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
