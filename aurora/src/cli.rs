@@ -1,7 +1,7 @@
 //! The command line: `aurora dev`, the client subcommands, and the operator tools.
 
 use crate::client::{Client, Error as ClientError};
-use crate::dev::{Dev, Roles, generate_password};
+use crate::node::{Node, Roles, generate_password};
 use crate::render;
 use anyhow::{Context as _, bail};
 use aurora_config::Config;
@@ -305,12 +305,12 @@ async fn serve(
              broker.uri=amqp://… and coord.uri=redis://… (see config/examples/aurora.toml), or run `aurora dev`"
         );
     }
-    let dev = Dev::start_roles(config.clone(), roles, admin_password.as_deref()).await?;
+    let node = Node::start_roles(config.clone(), roles, admin_password.as_deref()).await?;
     println!("Aurora is running.");
     if roles.gateway {
-        println!("  GraphiQL:  http://{}/graphql", dev.addr);
+        println!("  GraphiQL:  http://{}/graphql", node.addr);
     } else {
-        println!("  health:    http://{}/health", dev.addr);
+        println!("  health:    http://{}/health", node.addr);
     }
     if matches!(config.ledger_location(), aurora_config::LedgerLocation::Sqlite(_)) {
         println!("  data dir:  {}", config.data_dir.display());
@@ -319,12 +319,12 @@ async fn serve(
         println!("  admin password (generated, shown once): {pw}");
     }
     println!("Stop with Ctrl-C.");
-    let token = dev.shutdown_token();
+    let token = node.shutdown_token();
     tokio::spawn(async move {
         shutdown_signal().await;
         token.cancel();
     });
-    dev.wait().await?;
+    node.wait().await?;
     Ok(ExitCode::SUCCESS)
 }
 

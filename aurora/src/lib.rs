@@ -5,7 +5,7 @@
 pub mod backends;
 pub mod cli;
 pub mod client;
-pub mod dev;
 mod logging;
+pub mod node;
 mod render;
 pub mod roles;

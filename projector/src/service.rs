@@ -100,6 +100,7 @@ impl Service {
         info!(checkpoint = start, head, "projector starting");
         let mut sub = subscribe(ledger.clone(), Scope::All, start);
         let mut redelivered = start >= head;
+        let mut lag_checked = std::time::Instant::now();
         if redelivered {
             let n = dispatcher.redeliver(store.unfinished_tasks().await?).await?;
             info!(unfinished = n, "re-ordered unfinished tasks");
@@ -137,8 +138,12 @@ impl Service {
                 let age = (chrono::Utc::now() - first.recorded_at).to_std().unwrap_or_default();
                 crate::metrics::LAG_SECONDS.observe(age.as_secs_f64());
             }
-            if let Ok(head) = ledger.head().await {
-                crate::metrics::LAG_EVENTS.set(head.saturating_sub(last) as i64);
+            // The lag gauge costs a ledger round trip: refresh it once a second, not once a batch.
+            if lag_checked.elapsed() >= Duration::from_secs(1) {
+                lag_checked = std::time::Instant::now();
+                if let Ok(head) = ledger.head().await {
+                    crate::metrics::LAG_EVENTS.set(head.saturating_sub(last) as i64);
+                }
             }
             if !redelivered && last >= head {
                 redelivered = true;

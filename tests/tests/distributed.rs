@@ -80,6 +80,13 @@ async fn cluster(dir: &Path, workers: &[&str]) -> Cluster {
         gateways.push(Client::new(&p.url, None));
         procs.push(p);
     }
+    // Every process, not only gateways, answers liveness and readiness (its dependencies reachable).
+    for p in &procs {
+        for path in ["/health", "/ready"] {
+            let resp = reqwest::get(format!("{}{path}", p.url)).await.unwrap();
+            assert_eq!(resp.status().as_u16(), 200, "{}{path}: {}", p.url, resp.text().await.unwrap_or_default());
+        }
+    }
     let token = gateways[0].login("admin", PASSWORD).await.unwrap();
     let gateways = gateways.into_iter().map(|g| g.with_token(Some(token.clone()))).collect();
     Cluster { _procs: procs, gateways }

@@ -60,6 +60,13 @@ impl MongoStore {
     }
 }
 
+/// Replaces (or inserts) the row with the same `_id`, inside the batch's transaction.
+async fn upsert(coll: &Collection<Document>, session: &mut mongodb::ClientSession, row: Document) -> Result<(), Error> {
+    let id = row.get("_id").cloned().ok_or_else(|| corrupt("a row without _id"))?;
+    coll.replace_one(doc! { "_id": id }, row).upsert(true).session(session).await.map_err(unavailable)?;
+    Ok(())
+}
+
 const UNFINISHED: [&str; 4] = ["PENDING", "RECEIVED", "STARTED", "RETRY"];
 
 #[async_trait]
@@ -102,12 +109,7 @@ impl ReadStore for MongoStore {
                 "version": v.version as i64,
                 "doc": serde_json::to_string(v).map_err(corrupt)?,
             };
-            self.tasks
-                .replace_one(doc! { "_id": id.to_string() }, row)
-                .upsert(true)
-                .session(&mut session)
-                .await
-                .map_err(unavailable)?;
+            upsert(&self.tasks, &mut session, row).await?;
         }
         for id in &dirty_graphs {
             if let Some(v) = model.graphs.get(id) {
@@ -118,22 +120,12 @@ impl ReadStore for MongoStore {
                     "version": v.version as i64,
                     "doc": serde_json::to_string(v).map_err(corrupt)?,
                 };
-                self.graphs
-                    .replace_one(doc! { "_id": id.to_string() }, row)
-                    .upsert(true)
-                    .session(&mut session)
-                    .await
-                    .map_err(unavailable)?;
+                upsert(&self.graphs, &mut session, row).await?;
             }
         }
         for (id, spec) in new_specs {
             let row = doc! { "_id": id.to_string(), "spec": serde_json::to_string(spec).map_err(corrupt)? };
-            self.specs
-                .replace_one(doc! { "_id": id.to_string() }, row)
-                .upsert(true)
-                .session(&mut session)
-                .await
-                .map_err(unavailable)?;
+            upsert(&self.specs, &mut session, row).await?;
         }
         session.commit_transaction().await.map_err(unavailable)?;
         Ok(Batch { rows: model, gaps })

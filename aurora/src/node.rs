@@ -25,15 +25,15 @@ impl Roles {
     pub const ALL: Roles = Roles { gateway: true, projector: true, worker: true };
 }
 
-/// A running process.
-pub struct Dev {
+/// A running Aurora process: its roles, their shutdown token, and where it listens.
+pub struct Node {
     /// Where the gateway (or, for other roles, the health endpoints) listens.
     pub addr: SocketAddr,
     shutdown: CancellationToken,
     roles: JoinSet<RoleResult>,
 }
 
-impl Dev {
+impl Node {
     /// Every role in one process (`aurora dev`).
     pub async fn start(config: Config, admin_password: Option<&str>) -> anyhow::Result<Self> {
         let roles = Roles { worker: config.worker.enabled, ..Roles::ALL };
