@@ -7,11 +7,15 @@
 //! feed was interrupted, falls back to reading the store again from where it was; and while no
 //! announcement arrives it checks the store's head every second, so even a feed that died
 //! silently costs at most a second of delay, never an event.
+//!
+//! While the store is unreachable a subscription waits and retries (with backoff, logged) from
+//! where it was, so an outage of the database delays subscribers but never ends or skips them.
 
 use crate::{Committed, Error, Ledger};
 use aurora_schemas::{Event, GraphId};
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::broadcast;
 
 const PAGE: usize = 2_000;
@@ -35,16 +39,30 @@ pub struct Subscription {
     buffer: VecDeque<Event>,
     /// The store's head when it was last checked while idle.
     checked_head: u64,
+    /// The current retry delay while the store is unavailable (zero when it is not).
+    outage: Duration,
 }
+
+const MIN_RETRY: Duration = Duration::from_millis(100);
+const MAX_RETRY: Duration = Duration::from_secs(5);
 
 /// How long a subscription waits for an announcement before it asks the store whether anything
 /// was committed that it was not told about (a live feed that died without an error).
-const IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 /// Subscribes to events with position `> after` (0 for everything) in `scope`.
 pub fn subscribe(ledger: Arc<dyn Ledger>, scope: Scope, after: u64) -> Subscription {
     let live = ledger.watch();
-    Subscription { ledger, scope, live, last: after, catching_up: true, buffer: VecDeque::new(), checked_head: 0 }
+    Subscription {
+        ledger,
+        scope,
+        live,
+        last: after,
+        catching_up: true,
+        buffer: VecDeque::new(),
+        checked_head: 0,
+        outage: Duration::ZERO,
+    }
 }
 
 impl Subscription {
@@ -56,7 +74,14 @@ impl Subscription {
                 return Ok(e);
             }
             if self.catching_up {
-                let page = self.read_history().await?;
+                let page = match self.read_history().await {
+                    Ok(page) => page,
+                    Err(e) => {
+                        self.wait_out(e).await?;
+                        continue;
+                    }
+                };
+                self.outage = Duration::ZERO;
                 if page.is_empty() {
                     self.catching_up = false;
                 }
@@ -64,7 +89,13 @@ impl Subscription {
                 continue;
             }
             let Ok(received) = tokio::time::timeout(IDLE_CHECK, self.live.recv()).await else {
-                let head = self.ledger.head().await?;
+                let head = match self.ledger.head().await {
+                    Ok(head) => head,
+                    Err(e) => {
+                        self.wait_out(e).await?;
+                        continue;
+                    }
+                };
                 if head > self.checked_head.max(self.last) {
                     self.catching_up = true;
                 }
@@ -120,6 +151,17 @@ impl Subscription {
         }
     }
 
+    /// Waits before retrying after `e` if the store is only unavailable; returns other errors.
+    async fn wait_out(&mut self, e: Error) -> Result<(), Error> {
+        if !matches!(e, Error::Unavailable(_)) {
+            return Err(e);
+        }
+        self.outage = (self.outage * 2).clamp(MIN_RETRY, MAX_RETRY);
+        tracing::warn!(error = %e, last = self.last, retry_in = ?self.outage, "ledger unavailable; subscription waits");
+        tokio::time::sleep(self.outage).await;
+        Ok(())
+    }
+
     /// The position of the last event delivered.
     pub fn position(&self) -> u64 {
         self.last
@@ -141,5 +183,88 @@ fn in_scope(scope: Scope, e: &Event) -> bool {
     match scope {
         Scope::All => true,
         Scope::Graph(g) => e.graph_id == g,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AppendRequest, SqliteLedger};
+    use async_trait::async_trait;
+    use aurora_schemas::event::EventData;
+    use aurora_schemas::{EventMeta, NewEvent, StreamId, TaskId};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A ledger whose reads fail as "unavailable" until `failures` reads have been refused.
+    struct Outage {
+        inner: Arc<SqliteLedger>,
+        failures: AtomicUsize,
+    }
+
+    impl Outage {
+        fn refuse(&self) -> Result<(), Error> {
+            match self.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)) {
+                Ok(_) => Err(Error::Unavailable("connection refused".into())),
+                Err(_) => Ok(()),
+            }
+        }
+    }
+
+    #[async_trait]
+    impl Ledger for Outage {
+        async fn append_all(&self, requests: Vec<AppendRequest>) -> Result<Vec<Event>, Error> {
+            self.inner.append_all(requests).await
+        }
+        async fn read_stream(&self, stream: &StreamId, from: u64) -> Result<Vec<Event>, Error> {
+            self.refuse()?;
+            self.inner.read_stream(stream, from).await
+        }
+        async fn read_graph(&self, graph: GraphId) -> Result<Vec<Event>, Error> {
+            self.refuse()?;
+            self.inner.read_graph(graph).await
+        }
+        async fn read_from(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
+            self.refuse()?;
+            self.inner.read_from(after, limit).await
+        }
+        async fn head(&self) -> Result<u64, Error> {
+            self.refuse()?;
+            self.inner.head().await
+        }
+        fn watch(&self) -> broadcast::Receiver<Committed> {
+            self.inner.watch()
+        }
+    }
+
+    /// An outage of the store delays a subscriber; it neither ends it nor loses an event.
+    #[tokio::test(start_paused = true)]
+    async fn a_subscription_waits_out_an_outage_and_misses_nothing() {
+        let inner = Arc::new(SqliteLedger::scratch().expect("scratch ledger"));
+        let g = GraphId::new();
+        let pending = |key: &str| {
+            let t = TaskId::derive(g, key);
+            AppendRequest::new(
+                0,
+                vec![NewEvent::task(
+                    g,
+                    t,
+                    EventData::TaskReceived { attempt: 1, worker_id: "w".into(), takeover: false },
+                    EventMeta::default(),
+                )],
+            )
+        };
+        for key in ["a", "b", "c"] {
+            inner.append(pending(key)).await.expect("append");
+        }
+        let ledger = Arc::new(Outage { inner: inner.clone(), failures: AtomicUsize::new(6) });
+        let mut sub = subscribe(ledger.clone(), Scope::All, 0);
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            seen.push(sub.next().await.expect("waits out the outage").position);
+        }
+        assert_eq!(ledger.failures.load(Ordering::SeqCst), 0, "the subscription retried through every refusal");
+        inner.append(pending("d")).await.expect("append");
+        seen.push(sub.next().await.expect("live after the outage").position);
+        assert_eq!(seen, vec![1, 2, 3, 4], "every event once, in order");
     }
 }

@@ -9,10 +9,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// Runs `run` whenever this holder leads `name`, until `shutdown`. `run` gets the lease and a
 /// token that is cancelled when leadership is lost (or on shutdown); it should return then.
+///
+/// When `run` fails (its database or broker went away), the holder logs the error, steps down
+/// so that a healthy standby can lead, and competes for the lease again after a backoff: a
+/// projector outlives the outages of what it depends on instead of exiting.
 pub async fn lead<F, Fut, E>(
     leases: Arc<dyn Leases>,
     name: &str,
@@ -20,12 +24,13 @@ pub async fn lead<F, Fut, E>(
     ttl: Duration,
     shutdown: CancellationToken,
     mut run: F,
-) -> Result<(), E>
-where
+) where
     F: FnMut(Lease, CancellationToken) -> Fut,
     Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
 {
     let period = ttl / 3;
+    let mut backoff = MIN_BACKOFF;
     while !shutdown.is_cancelled() {
         let lease = match leases.acquire(name, holder, ttl).await {
             Ok(Some(lease)) => lease,
@@ -60,10 +65,19 @@ where
         leading.cancel();
         let _ = keeper.await;
         let _ = leases.release(&lease).await;
-        result?;
+        match result {
+            Ok(()) => backoff = MIN_BACKOFF,
+            Err(e) => {
+                error!(error = %e, lease = name, retry_in = ?backoff, "the leader failed; stepped down, will try again");
+                tokio::select! { _ = shutdown.cancelled() => break, _ = tokio::time::sleep(backoff) => {} }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
     }
-    Ok(())
 }
+
+const MIN_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {
@@ -79,7 +93,7 @@ mod tests {
         let spawn = |holder: &'static str, stop: CancellationToken| {
             let (coord, log) = (coord.clone(), log.clone());
             tokio::spawn(async move {
-                lead::<_, _, ()>(coord, "projector/0", holder, ttl, stop, |lease, leading| {
+                lead::<_, _, String>(coord, "projector/0", holder, ttl, stop, |lease, leading| {
                     let log = log.clone();
                     async move {
                         log.lock().expect("log").push((lease.holder.clone(), lease.token));
@@ -97,11 +111,45 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(10)).await;
         assert_eq!(log.lock().expect("log").clone(), vec![("a".to_string(), 1)], "b stands by while a leads");
         stop_a.cancel();
-        a.await.expect("join").expect("a stops");
+        a.await.expect("join");
         tokio::time::sleep(Duration::from_secs(5)).await;
         let entries = log.lock().expect("log").clone();
         assert_eq!(entries.last(), Some(&("b".to_string(), 2)), "b took over with a greater token: {entries:?}");
         stop_b.cancel();
-        b.await.expect("join").expect("b stops");
+        b.await.expect("join");
+    }
+
+    /// A leader whose work fails (its database went away) steps down and leads again later,
+    /// with a new fencing token, instead of ending the process.
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_leader_steps_down_and_leads_again() {
+        let coord: Arc<dyn Leases> = Arc::new(LocalCoord::new());
+        let runs: Arc<Mutex<Vec<u64>>> = Arc::default();
+        let stop = CancellationToken::new();
+        let task = {
+            let (coord, runs, stop) = (coord.clone(), runs.clone(), stop.clone());
+            tokio::spawn(async move {
+                lead(coord, "projector/0", "a", Duration::from_secs(3), stop, |lease, leading| {
+                    let runs = runs.clone();
+                    async move {
+                        let n = {
+                            let mut runs = runs.lock().expect("runs");
+                            runs.push(lease.token);
+                            runs.len()
+                        };
+                        if n < 3 {
+                            return Err(format!("database unavailable (run {n})"));
+                        }
+                        leading.cancelled().await;
+                        Ok(())
+                    }
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(runs.lock().expect("runs").clone(), vec![1, 2, 3], "two failures, then a third run that holds");
+        stop.cancel();
+        task.await.expect("the leader loop ends on shutdown");
     }
 }
