@@ -50,6 +50,7 @@ ensure_mongodb() {
     wait_for_port 127.0.0.1 "$port" 60 || { echo "mongod did not come up" >&2; return 1; }
     mongosh --quiet --port "$port" --eval "rs.initiate({_id:'rs0',members:[{_id:0,host:'127.0.0.1:$port'}]})" >/dev/null
     export AURORA_TEST_MONGODB_URI="mongodb://127.0.0.1:$port/?replicaSet=rs0"
+    export AURORA_TEST_MONGODB_SERVER=mongod # the restart test starts a private server of this kind
     MONGO_PID=$(pgrep -f "mongod --replSet rs0 --port $port" | head -n 1)
   else
     if ! command -v secantusd-rs >/dev/null; then
@@ -60,6 +61,8 @@ ensure_mongodb() {
       cargo install secantus-mdb --version "$SECANTUS_VERSION" --ignore-rust-version --locked ||
         cargo install secantus-mdb --version "$SECANTUS_VERSION" --ignore-rust-version
     fi
+    # Not --sync-on-commit: this shared server is never killed, so the fsync per commit would only
+    # slow the suite; the restart test runs its own server with it (see tests/tests/restarts.rs).
     secantusd-rs --port 0 --storage-path "$MONGO_DIR/data" --cache-size 512M --log-file-max 32MB \
       >"$MONGO_DIR/server.log" 2>&1 &
     MONGO_PID=$!
@@ -73,6 +76,7 @@ ensure_mongodb() {
     [ -n "$addr" ] || { echo "secantusd-rs did not start:" >&2; cat "$MONGO_DIR/server.log" >&2; return 1; }
     echo "started secantusd-rs on $addr"
     export AURORA_TEST_MONGODB_URI="mongodb://$addr"
+    export AURORA_TEST_MONGODB_SERVER=secantusd-rs
   fi
   trap 'stop_mongodb' EXIT
 }

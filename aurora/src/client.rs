@@ -73,6 +73,11 @@ impl Client {
         Self { http: reqwest::Client::new(), base: server.trim_end_matches('/').to_string(), token }
     }
 
+    /// The server's base URL.
+    pub fn server(&self) -> &str {
+        &self.base
+    }
+
     /// The same server with another token.
     pub fn with_token(&self, token: Option<String>) -> Self {
         Self { token, ..self.clone() }

@@ -29,6 +29,20 @@ use tracing::{error, warn};
 
 const MAX_GROUP: usize = 256;
 
+/// The longest one transaction or one read may take. The driver has no socket timeout: after a
+/// server restart an operation on a connection the server forgot can wait forever, which would
+/// stall every append of the process behind it. Past this bound the operation counts as failed
+/// (an append is retried; a reader retries).
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs `op` within [`OPERATION_TIMEOUT`].
+async fn bounded<T, E: From<Error>>(what: &str, op: impl Future<Output = Result<T, E>>) -> Result<T, E> {
+    match tokio::time::timeout(OPERATION_TIMEOUT, op).await {
+        Ok(result) => result,
+        Err(_) => Err(unavailable(format!("{what} did not finish within {OPERATION_TIMEOUT:?}")).into()),
+    }
+}
+
 type Reply = oneshot::Sender<Result<Vec<Event>, Error>>;
 
 /// The MongoDB ledger.
@@ -91,12 +105,28 @@ fn from_doc(d: &Document) -> Result<Event, Error> {
     })
 }
 
+/// A client whose writes are acknowledged only once a majority has them in its journal (unless
+/// the URI asks for another write concern): an append that returned is on disk, so a worker may
+/// ack its delivery and a projector may act on it (DESIGN §3.3).
+pub async fn durable_client(uri: &str) -> Result<Client, Error> {
+    let mut options = mongodb::options::ClientOptions::parse(uri).await.map_err(unavailable)?;
+    if options.write_concern.is_none() {
+        options.write_concern = Some(
+            mongodb::options::WriteConcern::builder()
+                .w(mongodb::options::Acknowledgment::Majority)
+                .journal(true)
+                .build(),
+        );
+    }
+    Client::with_options(options).map_err(unavailable)
+}
+
 impl MongoLedger {
     /// Connects to `uri`, uses database `database`, creates the indexes, and starts the writer
     /// and the change-stream listener. The server must be a replica set (transactions, change
     /// streams).
     pub async fn connect(uri: &str, database: &str) -> Result<Arc<Self>, Error> {
-        let client = Client::with_uri_str(uri).await.map_err(unavailable)?;
+        let client = durable_client(uri).await?;
         let db = client.database(database);
         let events: Collection<Document> = db.collection("events");
         let counters: Collection<Document> = db.collection("counters");
@@ -123,7 +153,10 @@ impl MongoLedger {
         if let Some(l) = limit {
             find = find.limit(l);
         }
-        let docs: Vec<Document> = find.await.map_err(unavailable)?.try_collect().await.map_err(unavailable)?;
+        let docs: Vec<Document> = bounded("a MongoDB read", async {
+            find.await.map_err(unavailable)?.try_collect().await.map_err(unavailable)
+        })
+        .await?;
         docs.iter().map(from_doc).collect()
     }
 }
@@ -216,7 +249,9 @@ async fn writer_loop(
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match commit_group(&client, &events, &counters, &group, &mut results).await {
+            match bounded("a MongoDB transaction", commit_group(&client, &events, &counters, &group, &mut results))
+                .await
+            {
                 Ok(()) => break,
                 Err(e) if attempt < 50 && e.transient => {
                     tokio::time::sleep(Duration::from_millis(2 * attempt.min(20))).await;
@@ -238,6 +273,13 @@ async fn writer_loop(
 struct CommitError {
     error: Error,
     transient: bool,
+}
+
+impl From<Error> for CommitError {
+    /// An operation that timed out: its outcome is unknown, so the group is tried again.
+    fn from(error: Error) -> Self {
+        Self { error, transient: true }
+    }
 }
 
 impl From<mongodb::error::Error> for CommitError {
@@ -383,7 +425,10 @@ impl Ledger for MongoLedger {
     }
 
     async fn head(&self) -> Result<u64, Error> {
-        let last = self.events.find_one(doc! {}).sort(doc! { "position": -1 }).await.map_err(unavailable)?;
+        let last = bounded("a MongoDB read", async {
+            self.events.find_one(doc! {}).sort(doc! { "position": -1 }).await.map_err(unavailable)
+        })
+        .await?;
         Ok(last.and_then(|d| d.get_i64("position").ok()).unwrap_or(0) as u64)
     }
 

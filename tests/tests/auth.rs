@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is a failed check
 
 use aurora_e2e::graphs::{graph, task};
-use aurora_e2e::{PASSWORD, Scratch, Server};
+use aurora_e2e::{Deployment, PASSWORD, Scratch, Server};
 use serde_json::json;
 use std::time::Duration;
 
@@ -28,10 +28,9 @@ async fn refused(client: &aurora::client::Client, graph_id: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_token_a_bad_token_and_a_revoked_token_are_refused() {
+async fn no_token_a_bad_token_and_a_revoked_token_are_refused(deployment: Deployment) {
     let dir = Scratch::new("auth");
-    let server = Server::start(&dir.0, &[]).await;
+    let server = Server::deploy(deployment, &dir.0, &[]).await;
     let id = server.submit(input()).await;
     refused(&server.anonymous(), &id).await;
     refused(&server.client.with_token(Some("aur_not_a_real_token".into())), &id).await;
@@ -47,17 +46,15 @@ async fn no_token_a_bad_token_and_a_revoked_token_are_refused() {
     server.client.query(QUERY, json!({})).await.expect("other sessions are unaffected");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_token_is_refused() {
+async fn an_expired_token_is_refused(deployment: Deployment) {
     let dir = Scratch::new("auth-expiry");
-    let server = Server::start(&dir.0, &["auth.token_ttl_secs=1"]).await;
+    let server = Server::deploy(deployment, &dir.0, &["auth.token_ttl_secs=1"]).await;
     let id = server.submit(input()).await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     refused(&server.client, &id).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_viewer_may_read_but_not_submit_and_the_submitter_is_recorded() {
+async fn a_viewer_may_read_but_not_submit_and_the_submitter_is_recorded(deployment: Deployment) {
     let dir = Scratch::new("auth-roles");
     let hash = aurora_query_graphql::auth::hash_password("viewer-pw");
     let config = dir.0.join("aurora.toml");
@@ -66,7 +63,7 @@ async fn a_viewer_may_read_but_not_submit_and_the_submitter_is_recorded() {
         format!("[[auth.users]]\nname = \"vera\"\npassword_hash = \"{hash}\"\nrole = \"viewer\"\n"),
     )
     .expect("write config");
-    let server = Server::start_with_config(&dir.0, &config, &[]).await;
+    let server = Server::deploy_with_config(deployment, &dir.0, &config, &[]).await;
     let id = server.submit(input()).await;
     let g = server.wait_terminal(&id, Duration::from_secs(30)).await;
     assert_eq!(g["submittedBy"], "admin");
@@ -79,3 +76,9 @@ async fn a_viewer_may_read_but_not_submit_and_the_submitter_is_recorded() {
     let err = vera.query(MUTATION, json!({ "i": input() })).await.unwrap_err();
     assert_eq!(err.codes(), ["FORBIDDEN"], "{err}");
 }
+
+aurora_e2e::scenarios!(
+    no_token_a_bad_token_and_a_revoked_token_are_refused,
+    an_expired_token_is_refused,
+    a_viewer_may_read_but_not_submit_and_the_submitter_is_recorded,
+);

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is a failed check
 
 use aurora_e2e::graphs::{edge, graph, sleep, sleep_chain, task};
-use aurora_e2e::{Scratch, Server, assert_invariants, states, types};
+use aurora_e2e::{Deployment, Scratch, Server, assert_invariants, states, types};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -13,11 +13,10 @@ fn results(t: &Value) -> Vec<Value> {
     t["results"].as_array().cloned().unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_seed_readme_example_succeeds_with_its_results_and_history() {
+async fn the_seed_readme_example_succeeds_with_its_results_and_history(deployment: Deployment) {
     let dir = Scratch::new("seed");
     // The seed example selects workers labelled k1=v1,k2=v2.
-    let server = Server::start(&dir.0, &["worker.labels.k1=v1", "worker.labels.k2=v2"]).await;
+    let server = Server::deploy(deployment, &dir.0, &["worker.labels.k1=v1", "worker.labels.k2=v2"]).await;
     let mut input = graph(
         vec![
             task("y4e6vr63qb", "add", &[("int64", json!(1)), ("int64", json!(2))]),
@@ -52,10 +51,9 @@ async fn the_seed_readme_example_succeeds_with_its_results_and_history() {
     assert_invariants(&g);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_diamond_passes_results_in_edge_order() {
+async fn a_diamond_passes_results_in_edge_order(deployment: Deployment) {
     let dir = Scratch::new("diamond");
-    let server = Server::start(&dir.0, &[]).await;
+    let server = Server::deploy(deployment, &dir.0, &[]).await;
     let mut d = task("d", "echo", &[("string", json!("d"))]);
     d["passResults"] = json!(true);
     let input = graph(
@@ -82,10 +80,9 @@ async fn a_diamond_passes_results_in_edge_order() {
     assert_invariants(&g);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retries_then_failure_skip_descendants_and_spare_independent_branches() {
+async fn retries_then_failure_skip_descendants_and_spare_independent_branches(deployment: Deployment) {
     let dir = Scratch::new("failure");
-    let server = Server::start(&dir.0, &[]).await;
+    let server = Server::deploy(deployment, &dir.0, &[]).await;
     let mut bad = task("bad", "fail", &[("string", json!("disk on fire"))]);
     bad["retryCount"] = json!(2);
     bad["retryBackoffMs"] = json!(20);
@@ -132,10 +129,9 @@ async fn retries_then_failure_skip_descendants_and_spare_independent_branches() 
     assert_invariants(&g);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_timeout_ends_a_long_attempt_and_says_so() {
+async fn a_timeout_ends_a_long_attempt_and_says_so(deployment: Deployment) {
     let dir = Scratch::new("timeout");
-    let server = Server::start(&dir.0, &[]).await;
+    let server = Server::deploy(deployment, &dir.0, &[]).await;
     let mut slow = sleep("slow", 5_000);
     slow["timeoutMs"] = json!(200);
     let started = std::time::Instant::now();
@@ -151,10 +147,9 @@ async fn a_timeout_ends_a_long_attempt_and_says_so() {
     assert_invariants(&g);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancelling_a_running_graph_cancels_running_and_waiting_tasks() {
+async fn cancelling_a_running_graph_cancels_running_and_waiting_tasks(deployment: Deployment) {
     let dir = Scratch::new("cancel");
-    let server = Server::start(&dir.0, &[]).await;
+    let server = Server::deploy(deployment, &dir.0, &[]).await;
     let id = server.submit(sleep_chain(3, 3_000)).await;
     // Wait until the first task runs.
     for _ in 0..100 {
@@ -185,10 +180,9 @@ async fn cancelling_a_running_graph_cancels_running_and_waiting_tasks() {
     assert!(err.to_string().contains("already ended SUCCESS"), "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_task_no_worker_can_take_fails_after_the_schedule_to_start_timeout() {
+async fn a_task_no_worker_can_take_fails_after_the_schedule_to_start_timeout(deployment: Deployment) {
     let dir = Scratch::new("unroutable");
-    let server = Server::start(&dir.0, &["projector.schedule_to_start_secs=1"]).await;
+    let server = Server::deploy(deployment, &dir.0, &["projector.schedule_to_start_secs=1"]).await;
     let mut t = task("gpu-job", "add", &[("int64", json!(1))]);
     t["labelSelector"] = json!({ "gpu": "true" });
     let id = server.submit(graph(vec![t, task("cpu-job", "add", &[("int64", json!(1))])], vec![])).await;
@@ -201,24 +195,25 @@ async fn a_task_no_worker_can_take_fails_after_the_schedule_to_start_timeout() {
     assert_invariants(&g);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_readiness_and_metrics_report_what_happened() {
+async fn health_readiness_and_metrics_report_what_happened(deployment: Deployment) {
     let dir = Scratch::new("observability");
-    let server = Server::start(&dir.0, &[]).await;
+    let server = Server::deploy(deployment, &dir.0, &[]).await;
     let id = server.submit(graph(vec![task("a", "add", &[("int64", json!(1))])], vec![])).await;
     server.wait_terminal(&id, WAIT).await;
-    let get = |path: &str| {
-        let url = format!("{}{path}", server.url);
-        async move {
-            let resp = reqwest::get(url).await.expect("reachable");
-            (resp.status().as_u16(), resp.text().await.expect("body"))
-        }
+    let get = |url: String| async move {
+        let resp = reqwest::get(url).await.expect("reachable");
+        (resp.status().as_u16(), resp.text().await.expect("body"))
     };
-    assert_eq!(get("/health").await, (200, r#"{"status":"ok"}"#.to_string()));
-    let (status, ready) = get("/ready").await;
-    assert_eq!(status, 200, "{ready}");
-    let (status, metrics) = get("/metrics").await;
-    assert_eq!(status, 200);
+    // Every process answers; the metrics of the deployment are the sum of its processes'.
+    let mut metrics = String::new();
+    for url in server.process_urls() {
+        assert_eq!(get(format!("{url}/health")).await, (200, r#"{"status":"ok"}"#.to_string()), "{url}");
+        let (status, ready) = get(format!("{url}/ready")).await;
+        assert_eq!(status, 200, "{url}: {ready}");
+        let (status, text) = get(format!("{url}/metrics")).await;
+        assert_eq!(status, 200, "{url}");
+        metrics.push_str(&text);
+    }
     for name in [
         "aurora_task_transitions_total{handler=\"add\",state=\"SUCCESS\"} 1",
         "aurora_ledger_events_appended_total",
@@ -228,3 +223,13 @@ async fn health_readiness_and_metrics_report_what_happened() {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
 }
+
+aurora_e2e::scenarios!(
+    the_seed_readme_example_succeeds_with_its_results_and_history,
+    a_diamond_passes_results_in_edge_order,
+    retries_then_failure_skip_descendants_and_spare_independent_branches,
+    a_timeout_ends_a_long_attempt_and_says_so,
+    cancelling_a_running_graph_cancels_running_and_waiting_tasks,
+    a_task_no_worker_can_take_fails_after_the_schedule_to_start_timeout,
+    health_readiness_and_metrics_report_what_happened,
+);

@@ -3,22 +3,21 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is a failed check
 
 use aurora_e2e::graphs::{edge, graph, task};
-use aurora_e2e::{Scratch, Server};
+use aurora_e2e::{Deployment, Scratch, Server};
 use serde_json::{Value, json};
 
 async fn rejected(server: &Server, input: Value, expect: &str) -> String {
-    let before = server.ledger_event_count();
+    let before = server.ledger_event_count().await;
     let err = server.client.submit(input).await.expect_err("must be rejected");
     assert_eq!(err.codes(), ["BAD_USER_INPUT"], "{err}");
     assert!(err.to_string().contains(expect), "expected `{expect}` in: {err}");
-    assert_eq!(server.ledger_event_count(), before, "a rejected submission writes nothing ({expect})");
+    assert_eq!(server.ledger_event_count().await, before, "a rejected submission writes nothing ({expect})");
     err.to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_kind_of_bad_graph_is_named_and_writes_nothing() {
+async fn every_kind_of_bad_graph_is_named_and_writes_nothing(deployment: Deployment) {
     let dir = Scratch::new("reject");
-    let server = Server::start(&dir.0, &[]).await;
+    let server = Server::deploy(deployment, &dir.0, &[]).await;
     let one = |k: &str| task(k, "add", &[("int64", json!(1))]);
     let cycle = rejected(
         &server,
@@ -50,11 +49,10 @@ async fn every_kind_of_bad_graph_is_named_and_writes_nothing() {
     let _ = rejected(&server, graph(vec![bad_selector], vec![]), "label `zone` must be a string").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_json_and_wrong_shapes_are_refused_without_writing() {
+async fn malformed_json_and_wrong_shapes_are_refused_without_writing(deployment: Deployment) {
     let dir = Scratch::new("malformed");
-    let server = Server::start(&dir.0, &[]).await;
-    let before = server.ledger_event_count();
+    let server = Server::deploy(deployment, &dir.0, &[]).await;
+    let before = server.ledger_event_count().await;
     let mutation = "mutation($i: GraphInput!) { submitGraph(input: $i) { id } }";
     // Variables that are not JSON at all.
     let body = format!(r#"{{"query": {}, "variables": "{{tasks: [oops"}}"#, json!(mutation));
@@ -69,5 +67,10 @@ async fn malformed_json_and_wrong_shapes_are_refused_without_writing() {
     // A request body that is not JSON.
     let err = server.client.post_raw("{\"query\": ".into()).await.expect_err("not JSON");
     assert!(err.to_string().contains("400"), "{err}");
-    assert_eq!(server.ledger_event_count(), before);
+    assert_eq!(server.ledger_event_count().await, before);
 }
+
+aurora_e2e::scenarios!(
+    every_kind_of_bad_graph_is_named_and_writes_nothing,
+    malformed_json_and_wrong_shapes_are_refused_without_writing,
+);

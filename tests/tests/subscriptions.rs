@@ -3,13 +3,16 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is a failed check
 
 use aurora_e2e::graphs::sleep_chain;
-use aurora_e2e::{Scratch, Server};
+use aurora_e2e::{Deployment, Scratch, Server};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::time::Duration;
 
+/// Subscribes on the last gateway: in a distributed deployment not the one the run was submitted
+/// on, so the events cross processes.
 async fn collect(server: &Server, id: &str) -> Vec<Value> {
-    let mut stream = server.client.graph_events(id).await.expect("subscribed");
+    let gateway = server.gateways().pop().expect("a gateway");
+    let mut stream = gateway.graph_events(id).await.expect("subscribed");
     let mut events = Vec::new();
     while let Some(e) =
         tokio::time::timeout(Duration::from_secs(30), stream.next()).await.expect("an event or completion in time")
@@ -33,10 +36,9 @@ fn assert_per_stream_order(events: &[Value]) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_subscriber_joining_mid_run_sees_every_event_once_then_completion() {
+async fn a_subscriber_joining_mid_run_sees_every_event_once_then_completion(deployment: Deployment) {
     let dir = Scratch::new("subscribe");
-    let server = Server::start(&dir.0, &[]).await;
+    let server = Server::deploy(deployment, &dir.0, &[]).await;
     let id = server.submit(sleep_chain(6, 150)).await;
     // Join when the run is about half done.
     loop {
@@ -60,14 +62,14 @@ async fn a_subscriber_joining_mid_run_sees_every_event_once_then_completion() {
     assert_eq!(ids(&late), ids(&stored), "a subscriber after the end gets the full history and completes");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_concurrent_subscribers_all_see_the_same_events() {
+async fn many_concurrent_subscribers_all_see_the_same_events(deployment: Deployment) {
     let dir = Scratch::new("subscribers");
-    let server = Server::start(&dir.0, &[]).await;
+    let server = Server::deploy(deployment, &dir.0, &[]).await;
     let id = server.submit(sleep_chain(4, 100)).await;
+    let gateways = server.gateways();
     let subs: Vec<_> = (0..10)
-        .map(|_| {
-            let client = server.client.clone();
+        .map(|i| {
+            let client = gateways[i % gateways.len()].clone();
             let id = id.clone();
             tokio::spawn(async move {
                 let mut s = client.graph_events(&id).await.expect("subscribed");
@@ -91,11 +93,16 @@ async fn many_concurrent_subscribers_all_see_the_same_events() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subscribing_to_an_unknown_graph_is_an_error() {
+async fn subscribing_to_an_unknown_graph_is_an_error(deployment: Deployment) {
     let dir = Scratch::new("subscribe-unknown");
-    let server = Server::start(&dir.0, &[]).await;
+    let server = Server::deploy(deployment, &dir.0, &[]).await;
     let mut s = server.client.graph_events(&uuid::Uuid::now_v7().to_string()).await.expect("connected");
     let first = s.next().await.expect("an answer").expect_err("no such graph");
     assert_eq!(first.codes(), ["NOT_FOUND"], "{first}");
 }
+
+aurora_e2e::scenarios!(
+    a_subscriber_joining_mid_run_sees_every_event_once_then_completion,
+    many_concurrent_subscribers_all_see_the_same_events,
+    subscribing_to_an_unknown_graph_is_an_error,
+);

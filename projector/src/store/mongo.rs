@@ -37,7 +37,7 @@ fn parse<T: serde::de::DeserializeOwned>(d: &Document) -> Result<T, Error> {
 impl MongoStore {
     /// Connects and creates the indexes.
     pub async fn connect(uri: &str, database: &str) -> Result<Self, Error> {
-        let client = Client::with_uri_str(uri).await.map_err(unavailable)?;
+        let client = aurora_ledger::mongo::durable_client(uri).await.map_err(unavailable)?;
         let db = client.database(database);
         let me = Self {
             tasks: db.collection("task_views"),

@@ -1,0 +1,164 @@
+//! Distributed deployments: separate gateway, projector and worker processes on MongoDB,
+//! RabbitMQ and Redis. Each deployment is isolated by its own database, queue prefix and key
+//! prefix, so deployments of concurrent tests never see each other.
+
+use crate::PASSWORD;
+use crate::process::{Process, Starting};
+use aurora::client::Client;
+use std::path::{Path, PathBuf};
+
+/// A service URL that `scripts/test` exports; panics (never skips) when it is missing.
+pub fn service_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set; run the service tests through scripts/test"))
+}
+
+/// Where the shared services are.
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// MongoDB (`mongodb://…`).
+    pub mongo: String,
+    /// RabbitMQ (`amqp://…`).
+    pub amqp: String,
+    /// Redis (`redis://…`).
+    pub redis: String,
+}
+
+impl Services {
+    /// The services `scripts/test` started or found.
+    pub fn from_env() -> Self {
+        Self {
+            mongo: service_env("AURORA_TEST_MONGODB_URI"),
+            amqp: service_env("AURORA_TEST_AMQP_URL"),
+            redis: service_env("AURORA_TEST_REDIS_URL"),
+        }
+    }
+}
+
+/// Writes `dir/aurora.toml` for a fresh deployment on `services`, followed by `extra_toml`.
+/// Returns the file and the deployment's database name.
+pub fn write_config(dir: &Path, services: &Services, extra_toml: &str) -> (PathBuf, String) {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let database = format!("aurora_e2e_{id}");
+    let text = format!(
+        r#"
+[ledger]
+uri = "{mongo}"
+namespace = "{database}"
+[broker]
+uri = "{amqp}"
+namespace = "aurora-e2e-{id}."
+[coord]
+uri = "{redis}"
+namespace = "aurora-e2e-{id}"
+[projector]
+schedule_to_start_secs = 3
+
+{extra_toml}
+"#,
+        mongo = services.mongo,
+        amqp = services.amqp,
+        redis = services.redis,
+    );
+    let path = dir.join("aurora.toml");
+    std::fs::write(&path, text).expect("write the deployment's config");
+    (path, database)
+}
+
+/// The command line of one role process on `config`, listening on a free port.
+pub fn role_args(role: &str, config: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a = vec![
+        role.to_string(),
+        "--config".into(),
+        config.display().to_string(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+    ];
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+/// How many processes of each role, and each worker's labels (`zone=a,gpu=true`).
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Gateway processes.
+    pub gateways: usize,
+    /// Projector processes (one leads, the others stand by).
+    pub projectors: usize,
+    /// One entry per worker process: its `--labels`.
+    pub workers: Vec<String>,
+}
+
+impl Layout {
+    /// The layout the core scenarios run on: 2 gateways, 2 projectors, 3 workers.
+    pub fn core() -> Self {
+        Self { gateways: 2, projectors: 2, workers: vec!["zone=a".into(), "zone=b".into(), "zone=a,gpu=true".into()] }
+    }
+}
+
+/// A running distributed deployment.
+pub struct Cluster {
+    /// The processes, named by role and index (`gateway0`, `worker2`, …).
+    pub processes: Vec<(String, Process)>,
+    /// One client per gateway, all logged in as admin with the same token.
+    pub gateways: Vec<Client>,
+    /// The config file every process reads.
+    pub config: PathBuf,
+    /// The deployment's MongoDB database.
+    pub database: String,
+    services: Services,
+}
+
+impl Cluster {
+    /// Starts `layout` on `services` in `dir` (logs go there), with `--set` overrides for every
+    /// process and extra TOML in the config file; returns when every process is up and the
+    /// admin is logged in.
+    pub async fn start(dir: &Path, services: &Services, layout: &Layout, sets: &[String], extra_toml: &str) -> Self {
+        let (config, database) = write_config(dir, services, extra_toml);
+        let with_sets = |mut args: Vec<String>| {
+            for kv in sets {
+                args.extend(["--set".to_string(), kv.clone()]);
+            }
+            args
+        };
+        let mut starting: Vec<(String, Starting)> = Vec::new();
+        for i in 0..layout.projectors {
+            let name = format!("projector{i}");
+            starting.push((
+                name.clone(),
+                Process::start(&with_sets(role_args("projector", &config, &[])), &log(dir, &name)),
+            ));
+        }
+        for (i, labels) in layout.workers.iter().enumerate() {
+            let name = format!("worker{i}");
+            let args = with_sets(role_args("worker", &config, &["--labels", labels]));
+            starting.push((name.clone(), Process::start(&args, &log(dir, &name))));
+        }
+        for i in 0..layout.gateways {
+            let name = format!("gateway{i}");
+            let args = with_sets(role_args("gateway", &config, &["--admin-password", PASSWORD]));
+            starting.push((name.clone(), Process::start(&args, &log(dir, &name))));
+        }
+        let processes: Vec<(String, Process)> = starting.into_iter().map(|(n, s)| (n, s.ready())).collect();
+        let urls: Vec<String> =
+            processes.iter().filter(|(n, _)| n.starts_with("gateway")).map(|(_, p)| p.url.clone()).collect();
+        let token = Client::new(&urls[0], None).login("admin", PASSWORD).await.expect("admin login");
+        let gateways = urls.iter().map(|u| Client::new(u, Some(token.clone()))).collect();
+        Self { processes, gateways, config, database, services: services.clone() }
+    }
+
+    /// The process named `name`.
+    pub fn process(&mut self, name: &str) -> &mut Process {
+        self.processes.iter_mut().find(|(n, _)| n == name).map(|(_, p)| p).unwrap_or_else(|| panic!("no {name}"))
+    }
+
+    /// The number of events in the deployment's ledger, counted in MongoDB directly.
+    pub async fn event_count(&self) -> i64 {
+        let client = mongodb::Client::with_uri_str(&self.services.mongo).await.expect("MongoDB reachable");
+        let events = client.database(&self.database).collection::<mongodb::bson::Document>("events");
+        events.count_documents(mongodb::bson::doc! {}).await.expect("count events") as i64
+    }
+}
+
+fn log(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.log"))
+}

@@ -1,0 +1,187 @@
+//! A deployment under test, embedded or distributed, behind one interface: scenarios written
+//! against [`Server`] run on both (see [`crate::scenarios!`]).
+
+use crate::PASSWORD;
+use crate::cluster::{Cluster, Layout, Services};
+use crate::process::Process;
+use aurora::client::Client;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Which kind of deployment a scenario runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deployment {
+    /// One `aurora dev` process on its data directory (SQLite, in-process broker and coord).
+    Embedded,
+    /// 2 gateways, 2 projectors and 3 workers as separate processes on MongoDB, RabbitMQ and
+    /// Redis ([`Layout::core`]).
+    Distributed,
+}
+
+enum Running {
+    Embedded { process: Process, extra: Vec<String> },
+    Distributed(Cluster),
+}
+
+/// A running deployment and a client logged in as admin.
+pub struct Server {
+    running: Running,
+    /// The (first) gateway's base URL, `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The scenario's directory: the embedded data directory's parent, and where logs go.
+    pub data_dir: PathBuf,
+    /// A client of the (first) gateway, logged in as admin.
+    pub client: Client,
+}
+
+impl Server {
+    /// Starts `aurora dev` on `data_dir` with extra `--set key=value` arguments.
+    pub async fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::deploy(Deployment::Embedded, data_dir, extra).await
+    }
+
+    /// Starts `aurora dev` with a config file as well.
+    pub async fn start_with_config(data_dir: &Path, config: &Path, extra: &[&str]) -> Self {
+        Self::deploy_with_config(Deployment::Embedded, data_dir, config, extra).await
+    }
+
+    /// Starts a deployment of `kind` in `dir` with `--set key=value` overrides for every process.
+    pub async fn deploy(kind: Deployment, dir: &Path, extra: &[&str]) -> Self {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        match kind {
+            Deployment::Embedded => Self::start_dev(dir, "127.0.0.1:0", extra).await,
+            Deployment::Distributed => Self::start_cluster(dir, &extra, "").await,
+        }
+    }
+
+    /// The same with a config file; in a distributed deployment its text is appended to the
+    /// deployment's own config.
+    pub async fn deploy_with_config(kind: Deployment, dir: &Path, config: &Path, extra: &[&str]) -> Self {
+        match kind {
+            Deployment::Embedded => {
+                let mut args = vec![format!("--config={}", config.display())];
+                args.extend(extra.iter().map(|s| s.to_string()));
+                Self::start_dev(dir, "127.0.0.1:0", args).await
+            }
+            Deployment::Distributed => {
+                let text = std::fs::read_to_string(config).expect("read the scenario's config");
+                let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+                Self::start_cluster(dir, &extra, &text).await
+            }
+        }
+    }
+
+    async fn start_cluster(dir: &Path, sets: &[String], extra_toml: &str) -> Self {
+        let cluster = Cluster::start(dir, &Services::from_env(), &Layout::core(), sets, extra_toml).await;
+        let client = cluster.gateways[0].clone();
+        Self {
+            url: client.server().to_string(),
+            data_dir: dir.to_path_buf(),
+            client,
+            running: Running::Distributed(cluster),
+        }
+    }
+
+    async fn start_dev(dir: &Path, listen: &str, extra: Vec<String>) -> Self {
+        let mut args: Vec<String> = vec!["dev".into(), "--listen".into(), listen.into(), "--data-dir".into()];
+        args.push(dir.join("data").display().to_string());
+        args.extend(["--admin-password".to_string(), PASSWORD.to_string()]);
+        for kv in &extra {
+            if kv.starts_with("--") {
+                args.push(kv.clone());
+            } else {
+                args.extend(["--set".to_string(), kv.clone()]);
+            }
+        }
+        let process = Process::spawn(&args, &dir.join("server.log"));
+        let anonymous = Client::new(&process.url, None);
+        let token = anonymous.login("admin", PASSWORD).await.expect("admin login");
+        Self {
+            url: process.url.clone(),
+            data_dir: dir.to_path_buf(),
+            client: anonymous.with_token(Some(token)),
+            running: Running::Embedded { process, extra },
+        }
+    }
+
+    /// A client without a token.
+    pub fn anonymous(&self) -> Client {
+        Client::new(&self.url, None)
+    }
+
+    /// Clients of every gateway (one for `aurora dev`), logged in with the admin's token.
+    pub fn gateways(&self) -> Vec<Client> {
+        match &self.running {
+            Running::Embedded { .. } => vec![self.client.clone()],
+            Running::Distributed(c) => c.gateways.clone(),
+        }
+    }
+
+    /// The base URL of every process (gateways and the health endpoints of the others).
+    pub fn process_urls(&self) -> Vec<String> {
+        match &self.running {
+            Running::Embedded { process, .. } => vec![process.url.clone()],
+            Running::Distributed(c) => c.processes.iter().map(|(_, p)| p.url.clone()).collect(),
+        }
+    }
+
+    fn dev(&mut self) -> &mut Process {
+        match &mut self.running {
+            Running::Embedded { process, .. } => process,
+            Running::Distributed(_) => panic!("only an embedded deployment is one process"),
+        }
+    }
+
+    /// SIGKILL `aurora dev`: no shutdown of any kind.
+    pub fn kill(&mut self) {
+        self.dev().kill();
+    }
+
+    /// SIGTERM `aurora dev` and wait for it to exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        self.dev().stop()
+    }
+
+    /// Starts `aurora dev` again on the same data directory and port.
+    pub async fn restart(&mut self) {
+        let listen = self.url.trim_start_matches("http://").to_string();
+        let extra = match &self.running {
+            Running::Embedded { extra, .. } => extra.clone(),
+            Running::Distributed(_) => panic!("only an embedded deployment restarts as one process"),
+        };
+        *self = Self::start_dev(&self.data_dir, &listen, extra).await;
+    }
+
+    /// Submits a `GraphInput`; returns the graph id.
+    pub async fn submit(&self, input: Value) -> String {
+        let run = self.client.submit(input).await.expect("submission accepted");
+        run["id"].as_str().expect("graph id").to_string()
+    }
+
+    /// Waits until the graph is terminal; returns the full `graph` query result.
+    pub async fn wait_terminal(&self, id: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let g = self.client.graph(id).await.expect("graph query");
+            if g["state"].as_str().is_some_and(|s| s != "RUNNING") {
+                return g;
+            }
+            assert!(Instant::now() < deadline, "graph {id} did not end within {timeout:?}: {g:#}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The number of events in the ledger, read from the store directly, as an auditor would.
+    pub async fn ledger_event_count(&self) -> i64 {
+        match &self.running {
+            Running::Embedded { .. } => {
+                let path = self.data_dir.join("data/ledger.sqlite");
+                let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                    .expect("open ledger read-only");
+                conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).expect("count events")
+            }
+            Running::Distributed(c) => c.event_count().await,
+        }
+    }
+}
