@@ -78,6 +78,11 @@ impl Client {
         &self.base
     }
 
+    /// The token this client sends, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     /// The same server with another token.
     pub fn with_token(&self, token: Option<String>) -> Self {
         Self { token, ..self.clone() }

@@ -246,6 +246,7 @@ async fn writer_loop(
             }
         }
         let mut results: Vec<Option<Result<Vec<Event>, Error>>> = vec![None; group.len()];
+        let timer = crate::metrics::COMMIT_SECONDS.start_timer();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -262,6 +263,14 @@ async fn writer_loop(
                     }
                     break;
                 }
+            }
+        }
+        timer.observe_duration();
+        for result in results.iter().flatten() {
+            match result {
+                Ok(events) => crate::metrics::EVENTS.inc_by(events.len() as u64),
+                Err(e) if e.is_conflict() => crate::metrics::CONFLICTS.inc(),
+                Err(_) => {}
             }
         }
         for ((_, reply), result) in group.into_iter().zip(results) {

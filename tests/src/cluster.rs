@@ -99,6 +99,9 @@ impl Layout {
 pub struct Cluster {
     /// The processes, named by role and index (`gateway0`, `worker2`, …).
     pub processes: Vec<(String, Process)>,
+    /// How each process was started (name, arguments), to start it again.
+    commands: Vec<(String, Vec<String>)>,
+    dir: PathBuf,
     /// One client per gateway, all logged in as admin with the same token.
     pub gateways: Vec<Client>,
     /// The config file every process reads.
@@ -120,30 +123,63 @@ impl Cluster {
             }
             args
         };
-        let mut starting: Vec<(String, Starting)> = Vec::new();
+        let mut commands: Vec<(String, Vec<String>)> = Vec::new();
         for i in 0..layout.projectors {
-            let name = format!("projector{i}");
-            starting.push((
-                name.clone(),
-                Process::start(&with_sets(role_args("projector", &config, &[])), &log(dir, &name)),
-            ));
+            commands.push((format!("projector{i}"), with_sets(role_args("projector", &config, &[]))));
         }
         for (i, labels) in layout.workers.iter().enumerate() {
-            let name = format!("worker{i}");
-            let args = with_sets(role_args("worker", &config, &["--labels", labels]));
-            starting.push((name.clone(), Process::start(&args, &log(dir, &name))));
+            commands.push((format!("worker{i}"), with_sets(role_args("worker", &config, &["--labels", labels]))));
         }
         for i in 0..layout.gateways {
-            let name = format!("gateway{i}");
             let args = with_sets(role_args("gateway", &config, &["--admin-password", PASSWORD]));
-            starting.push((name.clone(), Process::start(&args, &log(dir, &name))));
+            commands.push((format!("gateway{i}"), args));
         }
-        let processes: Vec<(String, Process)> = starting.into_iter().map(|(n, s)| (n, s.ready())).collect();
+        let mut cluster = Self {
+            processes: Vec::new(),
+            commands,
+            dir: dir.to_path_buf(),
+            gateways: Vec::new(),
+            config,
+            database,
+            services: services.clone(),
+        };
+        cluster.spawn_all(None).await;
+        cluster
+    }
+
+    /// Starts every process (all at once, then waits for each), and logs in on the gateways,
+    /// reusing `token` if given.
+    async fn spawn_all(&mut self, token: Option<String>) {
+        let starting: Vec<(String, Starting)> =
+            self.commands.iter().map(|(n, args)| (n.clone(), Process::start(args, &log(&self.dir, n)))).collect();
+        self.processes = starting.into_iter().map(|(n, s)| (n, s.ready())).collect();
         let urls: Vec<String> =
-            processes.iter().filter(|(n, _)| n.starts_with("gateway")).map(|(_, p)| p.url.clone()).collect();
-        let token = Client::new(&urls[0], None).login("admin", PASSWORD).await.expect("admin login");
-        let gateways = urls.iter().map(|u| Client::new(u, Some(token.clone()))).collect();
-        Self { processes, gateways, config, database, services: services.clone() }
+            self.processes.iter().filter(|(n, _)| n.starts_with("gateway")).map(|(_, p)| p.url.clone()).collect();
+        let token = match token {
+            Some(t) => t,
+            None => Client::new(&urls[0], None).login("admin", PASSWORD).await.expect("admin login"),
+        };
+        self.gateways = urls.iter().map(|u| Client::new(u, Some(token.clone()))).collect();
+    }
+
+    /// SIGKILL every process at once.
+    pub fn kill_all(&mut self) {
+        for (_, p) in &mut self.processes {
+            p.kill();
+        }
+    }
+
+    /// Starts every process again with the same arguments; the admin's session (kept in Redis)
+    /// goes on working on the new gateways.
+    pub async fn restart_all(&mut self) {
+        self.kill_all();
+        let token = self.gateways.first().and_then(|g| g.token().map(str::to_string));
+        self.spawn_all(token).await;
+    }
+
+    /// SIGTERM every process; returns those that did not exit cleanly.
+    pub fn stop_all(&mut self) -> Vec<(String, std::process::ExitStatus)> {
+        self.processes.iter_mut().map(|(n, p)| (n.clone(), p.stop())).filter(|(_, s)| !s.success()).collect()
     }
 
     /// The process named `name`.

@@ -5,7 +5,7 @@ use crate::PASSWORD;
 use crate::cluster::{Cluster, Layout, Services};
 use crate::process::Process;
 use aurora::client::Client;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -126,31 +126,48 @@ impl Server {
         }
     }
 
-    fn dev(&mut self) -> &mut Process {
+    /// SIGKILL every process of the deployment: no shutdown of any kind.
+    pub fn kill(&mut self) {
         match &mut self.running {
-            Running::Embedded { process, .. } => process,
-            Running::Distributed(_) => panic!("only an embedded deployment is one process"),
+            Running::Embedded { process, .. } => process.kill(),
+            Running::Distributed(c) => c.kill_all(),
         }
     }
 
-    /// SIGKILL `aurora dev`: no shutdown of any kind.
-    pub fn kill(&mut self) {
-        self.dev().kill();
+    /// SIGTERM every process and wait for them; returns those that did not exit cleanly.
+    pub fn stop(&mut self) -> Vec<(String, std::process::ExitStatus)> {
+        match &mut self.running {
+            Running::Embedded { process, .. } => {
+                let status = process.stop();
+                if status.success() { vec![] } else { vec![("aurora dev".into(), status)] }
+            }
+            Running::Distributed(c) => c.stop_all(),
+        }
     }
 
-    /// SIGTERM `aurora dev` and wait for it to exit.
-    pub fn stop(&mut self) -> std::process::ExitStatus {
-        self.dev().stop()
-    }
-
-    /// Starts `aurora dev` again on the same data directory and port.
+    /// Starts every process again: `aurora dev` on the same data directory and port, or each
+    /// process of a distributed deployment with its arguments.
     pub async fn restart(&mut self) {
-        let listen = self.url.trim_start_matches("http://").to_string();
-        let extra = match &self.running {
-            Running::Embedded { extra, .. } => extra.clone(),
-            Running::Distributed(_) => panic!("only an embedded deployment restarts as one process"),
-        };
-        *self = Self::start_dev(&self.data_dir, &listen, extra).await;
+        match &mut self.running {
+            Running::Embedded { extra, .. } => {
+                let (listen, extra) = (self.url.trim_start_matches("http://").to_string(), extra.clone());
+                *self = Self::start_dev(&self.data_dir, &listen, extra).await;
+            }
+            Running::Distributed(c) => {
+                c.restart_all().await;
+                self.client = c.gateways[0].clone();
+                self.url = self.client.server().to_string();
+            }
+        }
+    }
+
+    /// The arguments that point `aurora replay` (or any offline command) at this deployment's
+    /// stores.
+    pub fn store_args(&self) -> Vec<String> {
+        match &self.running {
+            Running::Embedded { .. } => vec!["--data-dir".into(), self.data_dir.join("data").display().to_string()],
+            Running::Distributed(c) => vec!["--config".into(), c.config.display().to_string()],
+        }
     }
 
     /// Submits a `GraphInput`; returns the graph id.
@@ -159,15 +176,20 @@ impl Server {
         run["id"].as_str().expect("graph id").to_string()
     }
 
-    /// Waits until the graph is terminal; returns the full `graph` query result.
+    /// Waits until the graph is terminal; returns the full `graph` query result. Polls only the
+    /// run's state (a 10,000-task history read every 50 ms would load the deployment it measures).
     pub async fn wait_terminal(&self, id: &str, timeout: Duration) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
-            let g = self.client.graph(id).await.expect("graph query");
-            if g["state"].as_str().is_some_and(|s| s != "RUNNING") {
-                return g;
+            let polled = self.client.query("query($id: ID!) { graph(id: $id) { state } }", json!({ "id": id })).await;
+            let state = polled.expect("graph query")["graph"]["state"].as_str().unwrap_or("").to_string();
+            if !state.is_empty() && state != "RUNNING" {
+                return self.client.graph(id).await.expect("graph query");
             }
-            assert!(Instant::now() < deadline, "graph {id} did not end within {timeout:?}: {g:#}");
+            if Instant::now() >= deadline {
+                let g = self.client.graph(id).await.expect("graph query");
+                panic!("graph {id} did not end within {timeout:?}: {g:#}");
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -3,13 +3,13 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is a failed check
 
 use aurora_e2e::graphs::{edge, graph, sleep, sleep_chain, task};
-use aurora_e2e::{Scratch, Server, assert_invariants, binary};
+use aurora_e2e::{Deployment, Scratch, Server, assert_invariants, binary};
 use serde_json::{Value, json};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn replay(data_dir: &std::path::Path) -> (bool, String) {
-    let out = Command::new(binary()).args(["replay", "--data-dir"]).arg(data_dir).output().expect("run aurora replay");
+fn replay(store_args: &[String]) -> (bool, String) {
+    let out = Command::new(binary()).arg("replay").args(store_args).output().expect("run aurora replay");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
@@ -22,10 +22,12 @@ fn fan_in(n: usize, ms: i64) -> Value {
     graph(tasks, (0..n).map(|i| edge(&format!("w{i}"), "join")).collect())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_mid_run_then_restart_finishes_everything_once_and_replay_audits_it() {
+/// SIGKILL every process of the deployment mid-run (`aurora dev`, or every gateway, projector and
+/// worker at once), start them again: everything finishes once, interrupted attempts are taken
+/// over, and `aurora replay` finds the read models identical to a rebuild.
+async fn sigkill_mid_run_then_restart_finishes_everything_once_and_replay_audits_it(deployment: Deployment) {
     let dir = Scratch::new("crash");
-    let mut server = Server::start(&dir.0, &["worker.slots=4"]).await;
+    let mut server = Server::deploy(deployment, &dir.0, &["worker.slots=4"]).await;
     let ids = vec![
         server.submit(sleep_chain(3, 1_200)).await,
         server.submit(fan_in(6, 900)).await,
@@ -74,12 +76,25 @@ async fn sigkill_mid_run_then_restart_finishes_everything_once_and_replay_audits
     );
 
     // Done-when 8: replay finds the read models identical to a rebuild, and every chain intact.
-    let status = server.stop();
-    assert!(status.success(), "a graceful stop exits 0, got {status}");
-    let data = dir.0.join("data");
-    let (ok, out) = replay(&data);
+    let unclean = server.stop();
+    assert!(unclean.is_empty(), "a graceful stop exits 0: {unclean:?}");
+    let (ok, out) = replay(&server.store_args());
     assert!(ok, "replay after a crash and restart is clean:\n{out}");
     assert!(out.contains("read models are identical to a rebuild"), "{out}");
+}
+
+/// Editing one stored event is caught by `aurora replay`, which names the stream and version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_names_a_tampered_event() {
+    let dir = Scratch::new("tamper");
+    let mut server = Server::start(&dir.0, &[]).await;
+    let id =
+        server.submit(graph(vec![task("quick", "add", &[("int64", json!(2)), ("int64", json!(3))])], vec![])).await;
+    server.wait_terminal(&id, Duration::from_secs(30)).await;
+    assert!(server.stop().is_empty());
+    let data = dir.0.join("data");
+    let (ok, out) = replay(&server.store_args());
+    assert!(ok, "replay of an untouched ledger is clean:\n{out}");
 
     // Tamper with one stored event, as an attacker with file access would.
     let conn = rusqlite::Connection::open(data.join("ledger.sqlite")).expect("open ledger");
@@ -99,7 +114,9 @@ async fn sigkill_mid_run_then_restart_finishes_everything_once_and_replay_audits
         .expect("tamper");
     assert_eq!(changed, 1);
     drop(conn);
-    let (ok, out) = replay(&data);
+    let (ok, out) = replay(&server.store_args());
     assert!(!ok, "replay must fail on a tampered ledger:\n{out}");
     assert!(out.contains(&format!("stream {stream} version {version}")), "names the stream and version:\n{out}");
 }
+
+aurora_e2e::scenarios!(sigkill_mid_run_then_restart_finishes_everything_once_and_replay_audits_it);

@@ -184,13 +184,13 @@ async fn a_task_no_worker_can_take_fails_after_the_schedule_to_start_timeout(dep
     let dir = Scratch::new("unroutable");
     let server = Server::deploy(deployment, &dir.0, &["projector.schedule_to_start_secs=1"]).await;
     let mut t = task("gpu-job", "add", &[("int64", json!(1))]);
-    t["labelSelector"] = json!({ "gpu": "true" });
+    t["labelSelector"] = json!({ "gpu": "h100" }); // no worker of either deployment has it
     let id = server.submit(graph(vec![t, task("cpu-job", "add", &[("int64", json!(1))])], vec![])).await;
     let g = server.wait_terminal(&id, Duration::from_secs(20)).await;
     let gpu = aurora_e2e::task(&g, "gpu-job");
     assert_eq!(gpu["state"], "FAILURE");
     let err = gpu["error"].as_str().unwrap_or("");
-    assert!(err.contains("no live worker offers handler `add` with labels matching {\"gpu\":\"true\"}"), "{err}");
+    assert!(err.contains("no live worker offers handler `add` with labels matching {\"gpu\":\"h100\"}"), "{err}");
     assert_eq!(aurora_e2e::task(&g, "cpu-job")["state"], "SUCCESS");
     assert_invariants(&g);
 }

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is a failed check
 
 use aurora_e2e::graphs::{edge, graph, task};
-use aurora_e2e::{Scratch, Server, states};
+use aurora_e2e::{Deployment, Scratch, Server, states};
 use serde_json::json;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ fn record(line: &str) {
     }
 }
 
-async fn run(server: &Server, name: &str, input: serde_json::Value, tasks: usize) {
+async fn run(server: &Server, deployment: Deployment, name: &str, input: serde_json::Value, tasks: usize) {
     let started = Instant::now();
     let id = server.submit(input).await;
     let submitted = started.elapsed();
@@ -27,7 +27,7 @@ async fn run(server: &Server, name: &str, input: serde_json::Value, tasks: usize
     assert_eq!(states(&g).get("SUCCESS"), Some(&tasks));
     let events = g["history"].as_array().map(Vec::len).unwrap_or(0);
     record(&format!(
-        "{name}: {tasks} tasks, {events} events, submit {:.2} s, wall {:.2} s, {:.0} events/s, {:.0} tasks/s",
+        "{deployment:?} {name}: {tasks} tasks, {events} events, submit {:.2} s, wall {:.2} s, {:.0} events/s, {:.0} tasks/s",
         submitted.as_secs_f64(),
         wall.as_secs_f64(),
         events as f64 / wall.as_secs_f64(),
@@ -35,20 +35,20 @@ async fn run(server: &Server, name: &str, input: serde_json::Value, tasks: usize
     ));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_thousand_independent_tasks_complete() {
+async fn ten_thousand_independent_tasks_complete(deployment: Deployment) {
     let dir = Scratch::new("scale-wide");
-    let server = Server::start(&dir.0, &[]).await;
+    let server = Server::deploy(deployment, &dir.0, &[]).await;
     let tasks =
         (0..10_000).map(|i| task(&format!("t{i}"), "add", &[("int64", json!(i)), ("int64", json!(1))])).collect();
-    run(&server, "10,000-task graph without edges", graph(tasks, vec![]), 10_000).await;
+    run(&server, deployment, "10,000-task graph without edges", graph(tasks, vec![]), 10_000).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_task_chain_completes() {
+async fn a_thousand_task_chain_completes(deployment: Deployment) {
     let dir = Scratch::new("scale-chain");
-    let server = Server::start(&dir.0, &[]).await;
+    let server = Server::deploy(deployment, &dir.0, &[]).await;
     let tasks = (0..1_000).map(|i| task(&format!("c{i}"), "add", &[("int64", json!(i))])).collect();
     let edges = (1..1_000).map(|i| edge(&format!("c{}", i - 1), &format!("c{i}"))).collect();
-    run(&server, "1,000-task chain", graph(tasks, edges), 1_000).await;
+    run(&server, deployment, "1,000-task chain", graph(tasks, edges), 1_000).await;
 }
+
+aurora_e2e::scenarios!(ten_thousand_independent_tasks_complete, a_thousand_task_chain_completes);

@@ -7,7 +7,7 @@ use aurora_projector::{GraphView, TaskView};
 use aurora_schemas::{Event, GraphState as DomainGraphState, TaskState as DomainTaskState};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// A task's state.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -172,6 +172,9 @@ pub struct TaskRun {
     pub attempts: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The history, when the graph's resolver read it for all tasks at once.
+    #[graphql(skip)]
+    pub prefetched_history: Option<Vec<LedgerEvent>>,
 }
 
 impl From<TaskView> for TaskRun {
@@ -187,6 +190,7 @@ impl From<TaskView> for TaskRun {
             attempts: v.attempts as i32,
             created_at: v.created_at,
             updated_at: v.updated_at,
+            prefetched_history: None,
         }
     }
 }
@@ -195,6 +199,9 @@ impl From<TaskView> for TaskRun {
 impl TaskRun {
     /// Every event of the task, oldest first.
     async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<LedgerEvent>> {
+        if let Some(events) = &self.prefetched_history {
+            return Ok(events.clone());
+        }
         let id: aurora_schemas::TaskId = self.id.parse().map_err(|_| error(Kind::BadInput, "bad task id"))?;
         let events = state(ctx).ledger.read_stream(&id.stream(), 1).await.map_err(unavailable)?;
         Ok(events.iter().map(LedgerEvent::from).collect())
@@ -254,7 +261,20 @@ impl GraphRun {
                 spec.tasks.iter().enumerate().map(|(i, t)| (t.key.as_str(), i)).collect();
             views.sort_by_key(|v| order.get(v.key.as_str()).copied().unwrap_or(usize::MAX));
         }
-        Ok(views.into_iter().map(Into::into).collect())
+        let mut tasks: Vec<TaskRun> = views.into_iter().map(Into::into).collect();
+        // Asked for every task's history: one read of the run's events, not one per task.
+        if ctx.look_ahead().field("history").exists() {
+            let mut by_task: HashMap<String, Vec<LedgerEvent>> = HashMap::new();
+            for e in st.ledger.read_graph(g).await.map_err(unavailable)? {
+                if let Some(t) = e.task_id {
+                    by_task.entry(t.to_string()).or_default().push(LedgerEvent::from(&e));
+                }
+            }
+            for t in &mut tasks {
+                t.prefetched_history = Some(by_task.remove(t.id.as_str()).unwrap_or_default());
+            }
+        }
+        Ok(tasks)
     }
 
     /// The edges, as submitted.
