@@ -105,7 +105,7 @@ pub fn projector(
                 let options = aurora_projector::Options {
                     batch_max,
                     schedule_to_start,
-                    fencing_token: Some(lease.token),
+                    fence: Some(aurora_ledger::Fence { lease: lease.name.clone(), token: lease.token }),
                     ..Default::default()
                 };
                 aurora_projector::Service::new(options, deps.clone()).run(leading)

@@ -36,6 +36,30 @@ where
     reads_by_stream_graph_and_position(make().await).await;
     subscriptions_have_no_gap_and_no_duplicate(make().await).await;
     malformed_requests_are_refused(make().await).await;
+    stale_fencing_tokens_are_refused(make().await).await;
+}
+
+/// A lease holder's appends are refused once a greater token of the same lease has appended;
+/// other leases and unfenced appends are not affected.
+async fn stale_fencing_tokens_are_refused(ledger: Arc<dyn Ledger>) {
+    let g = GraphId::new();
+    let fenced =
+        |lease: &str, token: u64| crate::FencedLedger::new(ledger.clone(), crate::Fence { lease: lease.into(), token });
+    let append = |via: crate::FencedLedger, key: &str| {
+        let t = TaskId::derive(g, key);
+        async move { via.append(AppendRequest::new(0, vec![started(g, t, 1)])).await }
+    };
+    let first = append(fenced("projector/0", 2), "a").await.expect("the first holder appends");
+    assert_eq!(first[0].meta.fencing_token, Some(2), "the token is stamped on the event");
+    append(fenced("projector/0", 2), "b").await.expect("the same holder appends again");
+    append(fenced("projector/0", 3), "c").await.expect("its successor appends");
+    let refused = append(fenced("projector/0", 2), "d").await.unwrap_err();
+    assert!(refused.is_fenced(), "the old holder is fenced out: {refused}");
+    assert!(refused.to_string().contains("token 2 is fenced out by token 3"), "{refused}");
+    assert!(ledger.read_stream(&TaskId::derive(g, "d").stream(), 1).await.unwrap().is_empty(), "nothing written");
+    append(fenced("projector/1", 1), "e").await.expect("another lease has its own tokens");
+    let t = TaskId::derive(g, "f");
+    ledger.append(AppendRequest::new(0, vec![started(g, t, 1)])).await.expect("unfenced appends go on");
 }
 
 async fn versions_positions_and_chain(ledger: Arc<dyn Ledger>) {
@@ -174,11 +198,14 @@ async fn subscriptions_have_no_gap_and_no_duplicate(ledger: Arc<dyn Ledger>) {
 
 async fn malformed_requests_are_refused(ledger: Arc<dyn Ledger>) {
     let g = GraphId::new();
-    let err = ledger.append(AppendRequest { stream: g.stream(), expected: 0, events: vec![] }).await.unwrap_err();
+    let err = ledger
+        .append(AppendRequest { stream: g.stream(), expected: 0, events: vec![], fence: None })
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Invalid(_)), "{err}");
     let t = TaskId::derive(g, "t");
     let err = ledger
-        .append(AppendRequest { stream: g.stream(), expected: 0, events: vec![started(g, t, 1)] })
+        .append(AppendRequest { stream: g.stream(), expected: 0, events: vec![started(g, t, 1)], fence: None })
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Invalid(_)), "an event for another stream: {err}");

@@ -15,6 +15,17 @@ pub enum Error {
         /// The stream's version now.
         actual: u64,
     },
+    /// The append carried a fencing token older than one the store has seen for its lease: the
+    /// caller no longer holds the lease and must stop writing.
+    #[error("lease {lease}: token {token} is fenced out by token {current}; this process no longer holds the lease")]
+    Fenced {
+        /// The lease.
+        lease: String,
+        /// The token the append carried.
+        token: u64,
+        /// The greatest token the store has seen.
+        current: u64,
+    },
     /// The request itself is malformed (a bug in the caller).
     #[error("invalid append: {0}")]
     Invalid(String),
@@ -30,6 +41,11 @@ impl Error {
     /// Whether this is a version conflict.
     pub fn is_conflict(&self) -> bool {
         matches!(self, Self::Conflict { .. })
+    }
+
+    /// Whether the append was refused because its lease holder was fenced out.
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, Self::Fenced { .. })
     }
 }
 

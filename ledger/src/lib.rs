@@ -6,12 +6,14 @@
 
 pub mod conformance;
 mod error;
+pub mod fenced;
 pub mod metrics;
 pub mod mongo;
 pub mod sqlite;
 pub mod subscribe;
 
 pub use error::Error;
+pub use fenced::FencedLedger;
 pub use mongo::MongoLedger;
 pub use sqlite::SqliteLedger;
 pub use subscribe::{Scope, Subscription, subscribe};
@@ -30,13 +32,40 @@ pub struct AppendRequest {
     pub expected: u64,
     /// The events, in order; they get versions `expected + 1 …`.
     pub events: Vec<NewEvent>,
+    /// If set, the append is refused when a greater token of the same lease was already seen.
+    pub fence: Option<Fence>,
+}
+
+/// A lease's fencing token, carried by the appends of the lease's holder. The store remembers the
+/// greatest token of each lease it has seen and refuses appends with a smaller one, so a holder
+/// that lost its lease without noticing (a pause, a partition) cannot write once its successor
+/// has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    /// The lease (e.g. `projector/0`).
+    pub lease: String,
+    /// The holder's token.
+    pub token: u64,
 }
 
 impl AppendRequest {
     /// An append of `events` to the stream of the first event.
     pub fn new(expected: u64, events: Vec<NewEvent>) -> Self {
         let stream = events.first().map(NewEvent::stream).unwrap_or_else(|| StreamId(String::new()));
-        Self { stream, expected, events }
+        Self { stream, expected, events, fence: None }
+    }
+}
+
+impl Fence {
+    /// Whether an append with this fence may go ahead, given the greatest token the store has
+    /// seen for the lease; the error says who fenced it out.
+    pub fn admit(&self, seen: Option<u64>) -> Result<(), Error> {
+        match seen {
+            Some(current) if current > self.token => {
+                Err(Error::Fenced { lease: self.lease.clone(), token: self.token, current })
+            }
+            _ => Ok(()),
+        }
     }
 }
 

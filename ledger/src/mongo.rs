@@ -130,6 +130,7 @@ impl MongoLedger {
         let db = client.database(database);
         let events: Collection<Document> = db.collection("events");
         let counters: Collection<Document> = db.collection("counters");
+        let fences: Collection<Document> = db.collection("fences");
         let unique = |keys: Document| {
             IndexModel::builder().keys(keys).options(IndexOptions::builder().unique(true).build()).build()
         };
@@ -144,7 +145,7 @@ impl MongoLedger {
         let (watching, ready) = oneshot::channel();
         tokio::spawn(watch_loop(events.clone(), live.downgrade(), watching));
         ready.await.map_err(|_| unavailable("the change stream could not be opened"))??;
-        tokio::spawn(writer_loop(client, events.clone(), counters, rx));
+        tokio::spawn(writer_loop(client, Collections { events: events.clone(), counters, fences }, rx));
         Ok(Arc::new(Self { events, writer, live }))
     }
 
@@ -231,12 +232,16 @@ async fn watch_loop(
     }
 }
 
-async fn writer_loop(
-    client: Client,
+/// The collections an append writes.
+struct Collections {
     events: Collection<Document>,
+    /// The position counter.
     counters: Collection<Document>,
-    mut rx: mpsc::UnboundedReceiver<(Vec<AppendRequest>, Reply)>,
-) {
+    /// The greatest fencing token seen per lease.
+    fences: Collection<Document>,
+}
+
+async fn writer_loop(client: Client, colls: Collections, mut rx: mpsc::UnboundedReceiver<(Vec<AppendRequest>, Reply)>) {
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -250,9 +255,7 @@ async fn writer_loop(
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match bounded("a MongoDB transaction", commit_group(&client, &events, &counters, &group, &mut results))
-                .await
-            {
+            match bounded("a MongoDB transaction", commit_group(&client, &colls, &group, &mut results)).await {
                 Ok(()) => break,
                 Err(e) if attempt < 50 && e.transient => {
                     tokio::time::sleep(Duration::from_millis(2 * attempt.min(20))).await;
@@ -306,8 +309,7 @@ impl From<mongodb::error::Error> for CommitError {
 /// are not get their conflict and stay out of it.
 async fn commit_group(
     client: &Client,
-    events: &Collection<Document>,
-    counters: &Collection<Document>,
+    Collections { events, counters, fences }: &Collections,
     group: &[(Vec<AppendRequest>, Reply)],
     results: &mut [Option<Result<Vec<Event>, Error>>],
 ) -> Result<(), CommitError> {
@@ -327,6 +329,27 @@ async fn commit_group(
             if req.events.is_empty() {
                 outcome = Err(Error::Invalid(format!("no events for stream {}", req.stream)));
                 break;
+            }
+            if let Some(fence) = &req.fence {
+                // Every transaction also writes the position counter, so transactions are
+                // serialised and this read cannot race with a successor's raising of the fence.
+                let seen = fences
+                    .find_one(doc! { "_id": &fence.lease })
+                    .session(&mut session)
+                    .await?
+                    .and_then(|d| d.get_i64("token").ok())
+                    .map(|t| t as u64);
+                if let Err(e) = fence.admit(seen) {
+                    outcome = Err(e);
+                    break;
+                }
+                if seen != Some(fence.token) {
+                    fences
+                        .update_one(doc! { "_id": &fence.lease }, doc! { "$set": { "token": fence.token as i64 } })
+                        .upsert(true)
+                        .session(&mut session)
+                        .await?;
+                }
             }
             if let Some(e) = req.events.iter().find(|e| e.stream() != req.stream) {
                 outcome = Err(Error::Invalid(format!("event for {} in an append to {}", e.stream(), req.stream)));

@@ -38,6 +38,10 @@ CREATE TABLE IF NOT EXISTS events (
     UNIQUE (stream, version)
 );
 CREATE INDEX IF NOT EXISTS events_by_graph ON events (graph_id, position);
+CREATE TABLE IF NOT EXISTS fences (
+    lease TEXT PRIMARY KEY,
+    token INTEGER NOT NULL
+);
 CREATE TRIGGER IF NOT EXISTS events_are_immutable BEFORE UPDATE ON events
     BEGIN SELECT RAISE(ABORT, 'ledger events are immutable'); END;
 CREATE TRIGGER IF NOT EXISTS events_are_never_deleted BEFORE DELETE ON events
@@ -203,6 +207,17 @@ fn append_requests(conn: &Connection, requests: &[AppendRequest]) -> Result<Vec<
         }
         if let Some(e) = req.events.iter().find(|e| e.stream() != req.stream) {
             return Err(Error::Invalid(format!("event for {} in an append to {}", e.stream(), req.stream)));
+        }
+        if let Some(fence) = &req.fence {
+            let seen: Option<u64> = conn
+                .prepare_cached("SELECT token FROM fences WHERE lease = ?1")?
+                .query_row([fence.lease.as_str()], |r| r.get(0))
+                .optional()?;
+            fence.admit(seen)?;
+            if seen != Some(fence.token) {
+                conn.prepare_cached("INSERT OR REPLACE INTO fences (lease, token) VALUES (?1, ?2)")?
+                    .execute(params![fence.lease, fence.token])?;
+            }
         }
         let head: Option<(u64, String)> = conn
             .prepare_cached("SELECT version, hash FROM events WHERE stream = ?1 ORDER BY version DESC LIMIT 1")?

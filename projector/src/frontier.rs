@@ -35,24 +35,24 @@ pub struct Frontier {
     ledger: Arc<dyn Ledger>,
     store: Arc<dyn ReadStore>,
     topologies: Cache,
-    fencing_token: Option<u64>,
 }
 
-fn meta(graph: GraphId, cause: &Event, fencing_token: Option<u64>) -> EventMeta {
+/// The `meta` of an event the frontier appends because of `cause`. (A leading projector's ledger
+/// is a [`aurora_ledger::FencedLedger`], which adds the fencing token.)
+fn meta(graph: GraphId, cause: &Event) -> EventMeta {
     EventMeta {
         actor: Some("projector".into()),
         causation_id: Some(cause.id),
         correlation_id: Some(graph.0),
         trace_id: cause.meta.trace_id.clone(),
-        fencing_token,
         ..Default::default()
     }
 }
 
 impl Frontier {
-    /// A frontier over `ledger`, reading views from `store`, stamping `fencing_token` on what it appends.
-    pub fn new(ledger: Arc<dyn Ledger>, store: Arc<dyn ReadStore>, fencing_token: Option<u64>) -> Self {
-        Self { ledger, store, topologies: Cache::default(), fencing_token }
+    /// A frontier over `ledger`, reading views from `store`.
+    pub fn new(ledger: Arc<dyn Ledger>, store: Arc<dyn ReadStore>) -> Self {
+        Self { ledger, store, topologies: Cache::default() }
     }
 
     /// Reacts to a batch of events whose rows (after the batch) are `rows`.
@@ -121,7 +121,7 @@ impl Frontier {
                 e.graph_id,
                 succ_id,
                 data,
-                meta(e.graph_id, e, self.fencing_token),
+                meta(e.graph_id, e),
                 0,
                 OnConflict::GiveUp,
             ));
@@ -147,15 +147,7 @@ impl Frontier {
         let skips = topo.descendants(&failed.key).into_iter().map(|d| {
             let data = EventData::TaskSkipped { upstream: failed.key.clone() };
             let id = TaskId::derive(e.graph_id, &d.key);
-            transition::append(
-                self.ledger.as_ref(),
-                e.graph_id,
-                id,
-                data,
-                meta(e.graph_id, e, self.fencing_token),
-                0,
-                OnConflict::GiveUp,
-            )
+            transition::append(self.ledger.as_ref(), e.graph_id, id, data, meta(e.graph_id, e), 0, OnConflict::GiveUp)
         });
         for r in futures::future::join_all(skips).await {
             r?;
@@ -176,7 +168,7 @@ impl Frontier {
                 e.graph_id,
                 t.task_id,
                 data,
-                meta(e.graph_id, e, self.fencing_token),
+                meta(e.graph_id, e),
                 t.version,
                 OnConflict::Follow,
             )
@@ -210,12 +202,7 @@ impl Frontier {
             let ev = NewEvent::graph(
                 graph,
                 data.clone(),
-                EventMeta {
-                    actor: Some("projector".into()),
-                    correlation_id: Some(graph.0),
-                    fencing_token: self.fencing_token,
-                    ..Default::default()
-                },
+                EventMeta { actor: Some("projector".into()), correlation_id: Some(graph.0), ..Default::default() },
             );
             match self.ledger.append(AppendRequest::new(expected, vec![ev])).await {
                 Ok(_) => {

@@ -10,7 +10,7 @@ use crate::frontier::Frontier;
 use crate::store::{Batch, ReadStore};
 use aurora_broker::Broker;
 use aurora_coord::Registry;
-use aurora_ledger::{Ledger, Scope, subscribe};
+use aurora_ledger::{Fence, FencedLedger, Ledger, Scope, subscribe};
 use aurora_schemas::Event;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,18 +26,14 @@ pub struct Options {
     pub batch_max: usize,
     /// How long a task may wait for a capable worker before it fails.
     pub schedule_to_start: Duration,
-    /// The leadership lease's fencing token, stamped on every event this projector appends.
-    pub fencing_token: Option<u64>,
+    /// The leadership lease and its fencing token: every append carries it, and the ledger
+    /// refuses them once a successor has appended with a greater token.
+    pub fence: Option<Fence>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self {
-            name: "projector".into(),
-            batch_max: 1_000,
-            schedule_to_start: Duration::from_secs(300),
-            fencing_token: None,
-        }
+        Self { name: "projector".into(), batch_max: 1_000, schedule_to_start: Duration::from_secs(300), fence: None }
     }
 }
 
@@ -71,6 +67,16 @@ pub enum Error {
     Dispatch(#[from] crate::dispatcher::DispatchError),
 }
 
+impl Error {
+    /// Whether a ledger append was refused because a newer leader holds the lease.
+    pub fn is_fenced(&self) -> bool {
+        match self {
+            Self::Ledger(e) | Self::Frontier(crate::frontier::FrontierError::Ledger(e)) => e.is_fenced(),
+            _ => false,
+        }
+    }
+}
+
 /// The projector.
 pub struct Service {
     options: Options,
@@ -87,7 +93,11 @@ impl Service {
     #[instrument(skip_all, fields(name = %self.options.name))]
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
         let Deps { ledger, store, broker, registry } = self.deps.clone();
-        let frontier = Frontier::new(ledger.clone(), store.clone(), self.options.fencing_token);
+        let ledger: Arc<dyn Ledger> = match &self.options.fence {
+            Some(fence) => Arc::new(FencedLedger::new(ledger, fence.clone())),
+            None => ledger,
+        };
+        let frontier = Frontier::new(ledger.clone(), store.clone());
         let dispatcher = Arc::new(Dispatcher::new(
             ledger.clone(),
             broker,
@@ -122,6 +132,11 @@ impl Service {
             loop {
                 match self.process(&batch, &frontier, &dispatcher).await {
                     Ok(()) => break,
+                    Err(e) if e.is_fenced() => {
+                        warn!(error = %e, "fenced out by a newer leader; stepping down");
+                        dispatcher.close().await;
+                        return Err(e);
+                    }
                     Err(e) => {
                         error!(error = %e, first = batch[0].position, last, "batch failed; retrying");
                         tokio::select! {
