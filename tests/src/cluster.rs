@@ -162,6 +162,20 @@ impl Cluster {
         self.gateways = urls.iter().map(|u| Client::new(u, Some(token.clone()))).collect();
     }
 
+    /// Starts the process `name` again (after it was killed) with its arguments.
+    pub fn respawn(&mut self, name: &str) {
+        let args = self.commands.iter().find(|(n, _)| n == name).map(|(_, a)| a.clone());
+        let args = args.unwrap_or_else(|| panic!("no {name}"));
+        let fresh = Process::spawn(&args, &log(&self.dir, name));
+        *self.process(name) = fresh;
+    }
+
+    /// The deployment's MongoDB database, for checks that read or change the stores directly.
+    pub async fn mongo(&self) -> mongodb::Database {
+        let client = mongodb::Client::with_uri_str(&self.services.mongo).await.expect("MongoDB reachable");
+        client.database(&self.database)
+    }
+
     /// SIGKILL every process at once.
     pub fn kill_all(&mut self) {
         for (_, p) in &mut self.processes {
@@ -189,8 +203,7 @@ impl Cluster {
 
     /// The number of events in the deployment's ledger, counted in MongoDB directly.
     pub async fn event_count(&self) -> i64 {
-        let client = mongodb::Client::with_uri_str(&self.services.mongo).await.expect("MongoDB reachable");
-        let events = client.database(&self.database).collection::<mongodb::bson::Document>("events");
+        let events = self.mongo().await.collection::<mongodb::bson::Document>("events");
         events.count_documents(mongodb::bson::doc! {}).await.expect("count events") as i64
     }
 }
