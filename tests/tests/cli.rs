@@ -1,10 +1,11 @@
 //! The README's client commands, run as a user would: `login`, `submit --watch`, `events`,
-//! `hash-password`, `config dump`, against a real `aurora dev`.
+//! `hash-password`, `config dump`, against a real `aurora dev` (and the client commands against a
+//! distributed deployment too).
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a failed check
 
 use aurora_e2e::graphs::example;
-use aurora_e2e::{PASSWORD, Scratch, Server, binary};
+use aurora_e2e::{Deployment, PASSWORD, Scratch, Server, binary};
 use serde_json::json;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -33,10 +34,9 @@ fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn login_submit_watch_and_events_work_as_the_readme_shows() {
+async fn login_submit_watch_and_events_work_as_the_readme_shows(deployment: Deployment) {
     let dir = Scratch::new("cli");
-    let server = Server::start(&dir.0, &[]).await;
+    let server = Server::deploy(deployment, &dir.0, &[]).await;
     let home = dir.0.join("home");
     std::fs::create_dir_all(&home).unwrap();
     let url = server.url.as_str();
@@ -113,3 +113,5 @@ fn hash_password_and_config_dump() {
     let msg = text(&bad);
     assert!(msg.contains("worker.slots") && msg.contains("server.listen"), "every problem at once:\n{msg}");
 }
+
+aurora_e2e::scenarios!(login_submit_watch_and_events_work_as_the_readme_shows);
