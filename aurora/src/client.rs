@@ -8,7 +8,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 /// The fields of a ledger event the client asks for.
-pub const EVENT_FIELDS: &str = "id stream version type graphId taskId state data actor recordedAt hash";
+pub const EVENT_FIELDS: &str = "id stream version type graphId taskId state data actor recordedAt hash prevHash traceId workerId fencingToken causationId";
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]

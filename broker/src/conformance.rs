@@ -22,6 +22,7 @@ pub fn order(queue: &QueueKey, n: u32) -> TaskOrder {
         retry_backoff_ms: 1000,
         timeout_ms: None,
         takeover: false,
+        traceparent: Some(aurora_schemas::trace::traceparent(g, TaskId::derive(g, &n.to_string()), n as u64)),
     }
 }
 
@@ -55,12 +56,14 @@ where
 async fn published_before_consuming_is_kept(broker: Arc<dyn Broker>) {
     let q = fresh_queue("kept");
     let other = fresh_queue("other");
-    broker.publish(vec![order(&q, 1), order(&q, 2), order(&other, 3)]).await.expect("publish");
+    let sent = [order(&q, 1), order(&q, 2)];
+    broker.publish(vec![sent[0].clone(), sent[1].clone(), order(&other, 3)]).await.expect("publish");
     assert_eq!(broker.depth(&q).await.expect("depth"), 2);
     let mut c = broker.consume(&q, 10).await.expect("consume");
     for n in [1, 2] {
         let d = soon(c.next()).await.expect("open").expect("delivery");
         assert_eq!(d.order.version, n, "FIFO within a queue");
+        assert_eq!(d.order, sent[n as usize - 1], "the order arrives whole, its trace context included");
         assert!(!d.redelivered);
         d.ack().await.expect("ack");
     }

@@ -132,9 +132,14 @@ impl RabbitBroker {
         let mut confirms = Vec::with_capacity(orders.len());
         for order in orders {
             let payload = serde_json::to_vec(order).map_err(unavailable)?;
-            let props = BasicProperties::default()
+            let mut props = BasicProperties::default()
                 .with_delivery_mode(2)
                 .with_content_type(ShortString::from("application/json"));
+            if let Some(tp) = &order.traceparent {
+                let mut headers = FieldTable::default();
+                headers.insert(TRACEPARENT.into(), AMQPValue::LongString(tp.as_str().into()));
+                props = props.with_headers(headers);
+            }
             let confirm = channel
                 .basic_publish(
                     "".into(),
@@ -231,6 +236,18 @@ struct RabbitConsumer {
     queue: String,
 }
 
+/// The W3C trace context header of a message.
+const TRACEPARENT: &str = "traceparent";
+
+fn traceparent_of(props: &BasicProperties) -> Option<String> {
+    let headers = props.headers().as_ref()?;
+    match headers.inner().get(TRACEPARENT)? {
+        AMQPValue::LongString(s) => Some(s.to_string()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
+        _ => None,
+    }
+}
+
 #[async_trait]
 impl Consumer for RabbitConsumer {
     async fn next(&mut self) -> Option<Result<Delivery, Error>> {
@@ -240,7 +257,8 @@ impl Consumer for RabbitConsumer {
                 Err(e) => return Some(Err(unavailable(e))),
             };
             match serde_json::from_slice::<TaskOrder>(&d.data) {
-                Ok(order) => {
+                Ok(mut order) => {
+                    order.traceparent = traceparent_of(&d.properties);
                     let redelivered = d.redelivered;
                     return Some(Ok(Delivery::new(order, redelivered, Box::new(RabbitAcker(d.acker)))));
                 }

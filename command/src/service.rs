@@ -28,7 +28,12 @@ pub struct Service {
 }
 
 fn meta(actor: &str, graph: GraphId) -> EventMeta {
-    EventMeta { actor: Some(actor.to_string()), correlation_id: Some(graph.0), ..Default::default() }
+    EventMeta {
+        actor: Some(actor.to_string()),
+        correlation_id: Some(graph.0),
+        trace_id: Some(aurora_schemas::trace::trace_id(graph)),
+        ..Default::default()
+    }
 }
 
 impl Service {

@@ -55,6 +55,7 @@ pub fn order_for(view: &TaskView, takeover: bool) -> TaskOrder {
         retry_backoff_ms: view.retry_backoff_ms,
         timeout_ms: view.timeout_ms,
         takeover,
+        traceparent: Some(aurora_schemas::trace::traceparent(view.graph_id, view.task_id, view.version)),
     }
 }
 
@@ -175,7 +176,12 @@ impl Dispatcher {
                     me.schedule_to_start.as_secs_f64()
                 );
                 let data = EventData::TaskFailed { attempt: None, error, kind: FailureKind::ScheduleToStartTimeout };
-                let meta = EventMeta { actor: Some("dispatcher".into()), correlation_id: Some(order.graph_id.0), ..Default::default() };
+                let meta = EventMeta {
+                    actor: Some("dispatcher".into()),
+                    correlation_id: Some(order.graph_id.0),
+                    trace_id: Some(aurora_schemas::trace::trace_id(order.graph_id)),
+                    ..Default::default()
+                };
                 let _ = crate::transition::append(
                     me.ledger.as_ref(),
                     order.graph_id,

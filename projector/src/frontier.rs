@@ -44,7 +44,7 @@ fn meta(graph: GraphId, cause: &Event) -> EventMeta {
         actor: Some("projector".into()),
         causation_id: Some(cause.id),
         correlation_id: Some(graph.0),
-        trace_id: cause.meta.trace_id.clone(),
+        trace_id: Some(aurora_schemas::trace::trace_id(graph)),
         ..Default::default()
     }
 }
@@ -202,7 +202,12 @@ impl Frontier {
             let ev = NewEvent::graph(
                 graph,
                 data.clone(),
-                EventMeta { actor: Some("projector".into()), correlation_id: Some(graph.0), ..Default::default() },
+                EventMeta {
+                    actor: Some("projector".into()),
+                    correlation_id: Some(graph.0),
+                    trace_id: Some(aurora_schemas::trace::trace_id(graph)),
+                    ..Default::default()
+                },
             );
             match self.ledger.append(AppendRequest::new(expected, vec![ev])).await {
                 Ok(_) => {

@@ -30,4 +30,8 @@ pub struct TaskOrder {
     /// The attempt that was running at `version` was interrupted (its holder died): take over.
     #[serde(default)]
     pub takeover: bool,
+    /// W3C trace context of the run ([`crate::trace`]). Travels as the `traceparent` header of
+    /// the broker's message, not in the body, so tracing-aware tools see it.
+    #[serde(skip)]
+    pub traceparent: Option<String>,
 }

@@ -12,6 +12,7 @@ pub mod ids;
 pub mod selector;
 pub mod spec;
 pub mod state;
+pub mod trace;
 pub mod validate;
 pub mod value;
 

@@ -49,6 +49,26 @@ async fn the_seed_readme_example_succeeds_with_its_results_and_history(deploymen
     };
     assert!(pos("y4e6vr63qb", "TaskSucceeded") < pos("ql0iytfa36", "TaskPending"));
     assert_invariants(&g);
+
+    // One run, one W3C trace: every event carries the run's trace id, which reached the worker
+    // through the delivery's `traceparent`; attempts name their worker; what the projector
+    // appended carries its fencing token and its cause.
+    let trace_id = id.replace('-', "");
+    for e in g["history"].as_array().expect("history") {
+        assert_eq!(e["traceId"], trace_id.as_str(), "{e:#}");
+        let ty = e["type"].as_str().unwrap_or("");
+        if ["TaskReceived", "TaskStarted", "TaskSucceeded"].contains(&ty) {
+            assert!(e["workerId"].as_str().is_some_and(|w| !w.is_empty()), "{e:#}");
+        }
+    }
+    let successor_pending = g["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .find(|e| e["type"] == "TaskPending" && aurora_e2e::task(&g, "ql0iytfa36")["id"] == e["taskId"])
+        .expect("the successor's TaskPending");
+    assert!(successor_pending["fencingToken"].as_i64().is_some_and(|t| t >= 1), "{successor_pending:#}");
+    assert!(successor_pending["causationId"].is_string(), "{successor_pending:#}");
 }
 
 async fn a_diamond_passes_results_in_edge_order(deployment: Deployment) {

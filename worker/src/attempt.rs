@@ -5,12 +5,13 @@ use crate::handlers::{Context, HandlerError, Registry};
 use aurora_broker::Delivery;
 use aurora_ledger::{AppendRequest, Ledger};
 use aurora_schemas::event::{EventData, FailureKind};
+use aurora_schemas::trace::trace_id_of;
 use aurora_schemas::{EventMeta, NewEvent, TaskOrder, TaskSpec, TaskState};
 use chrono::Utc;
 use rand::Rng;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, warn};
 
 /// What the worker needs to run attempts.
 #[derive(Clone)]
@@ -40,6 +41,7 @@ impl Runner {
             actor: Some(format!("worker:{}", self.worker_id)),
             correlation_id: Some(order.graph_id.0),
             worker_id: Some(self.worker_id.clone()),
+            trace_id: order.traceparent.as_deref().and_then(trace_id_of).map(str::to_string),
             ..Default::default()
         }
     }
@@ -51,6 +53,13 @@ impl Runner {
     /// Handles one delivery and settles it. Ledger outages are retried; if the outcome still
     /// cannot be recorded, the delivery is handed back (nack with requeue) to run again.
     pub async fn handle(&self, delivery: Delivery) {
+        // Every log line of the attempt carries the run's trace id (W3C trace context).
+        let trace_id = delivery.order.traceparent.as_deref().and_then(trace_id_of).unwrap_or_default().to_string();
+        let span = tracing::info_span!("attempt", task_id = %delivery.order.task_id, trace_id);
+        self.settle(delivery).instrument(span).await
+    }
+
+    async fn settle(&self, delivery: Delivery) {
         let redelivered = delivery.redelivered;
         let order = delivery.order.clone();
         match self.run(order, redelivered).await {

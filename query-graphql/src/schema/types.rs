@@ -137,6 +137,16 @@ pub struct LedgerEvent {
     pub actor: Option<String>,
     pub recorded_at: DateTime<Utc>,
     pub hash: String,
+    /// The hash of the stream's previous event (empty for version 1): the chain an audit verifies.
+    pub prev_hash: String,
+    /// The run's W3C trace id (32 hex digits; the graph id), shared by all its events.
+    pub trace_id: Option<String>,
+    /// The worker that recorded the event, for attempt events.
+    pub worker_id: Option<String>,
+    /// The projector leader's fencing token, for events a projector appended.
+    pub fencing_token: Option<i64>,
+    /// The event that caused this one (e.g. the success that made a successor pending).
+    pub causation_id: Option<ID>,
 }
 
 impl From<&Event> for LedgerEvent {
@@ -154,6 +164,11 @@ impl From<&Event> for LedgerEvent {
             actor: e.meta.actor.clone(),
             recorded_at: e.recorded_at,
             hash: e.hash.clone(),
+            prev_hash: e.prev_hash.clone(),
+            trace_id: e.meta.trace_id.clone(),
+            worker_id: e.meta.worker_id.clone(),
+            fencing_token: e.meta.fencing_token.map(|t| t as i64),
+            causation_id: e.meta.causation_id.map(|c| ID(c.to_string())),
         }
     }
 }
