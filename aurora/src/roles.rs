@@ -87,6 +87,7 @@ pub fn projector(
     let holder = format!("projector-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
     let (batch_max, schedule_to_start) =
         (config.projector.batch_max, Duration::from_secs(config.projector.schedule_to_start_secs));
+    let count = config.projector.partitions;
     let b = b.clone();
     async move {
         let deps = aurora_projector::Deps {
@@ -95,23 +96,36 @@ pub fn projector(
             broker: b.broker.clone(),
             registry: b.registry.clone(),
         };
-        aurora_projector::leadership::lead(
-            b.leases.clone(),
-            "projector/0",
-            &holder,
-            Duration::from_secs(6),
-            shutdown,
-            |lease, leading| {
-                let options = aurora_projector::Options {
-                    batch_max,
-                    schedule_to_start,
-                    fence: Some(aurora_ledger::Fence { lease: lease.name.clone(), token: lease.token }),
-                    ..Default::default()
-                };
-                aurora_projector::Service::new(options, deps.clone()).run(leading)
-            },
-        )
-        .await;
+        let holdings = std::sync::Arc::new(aurora_projector::leadership::Holdings::default());
+        let mut partitions = tokio::task::JoinSet::new();
+        for index in 0..count {
+            let (leases, holder, shutdown, holdings, deps) =
+                (b.leases.clone(), holder.clone(), shutdown.clone(), holdings.clone(), deps.clone());
+            // One partition keeps the names of an unpartitioned deployment (its checkpoint).
+            let checkpoint = if count == 1 { "projector".to_string() } else { format!("projector/{index}") };
+            partitions.spawn(async move {
+                aurora_projector::leadership::lead(
+                    leases,
+                    &format!("projector/{index}"),
+                    &holder,
+                    Duration::from_secs(6),
+                    shutdown,
+                    holdings,
+                    |lease, leading| {
+                        let options = aurora_projector::Options {
+                            name: checkpoint.clone(),
+                            partition: aurora_projector::Partition { index, count },
+                            batch_max,
+                            schedule_to_start,
+                            fence: Some(aurora_ledger::Fence { lease: lease.name.clone(), token: lease.token }),
+                        };
+                        aurora_projector::Service::new(options, deps.clone()).run(leading)
+                    },
+                )
+                .await
+            });
+        }
+        while partitions.join_next().await.is_some() {}
         ("projector", Ok(()))
     }
 }

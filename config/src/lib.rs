@@ -117,6 +117,15 @@ pub struct Projector {
     pub schedule_to_start_secs: u64,
     /// Most events per batch.
     pub batch_max: usize,
+    /// Graphs are split into this many partitions by `hash(graph_id) % partitions`; each has its
+    /// own leadership lease, fence and checkpoint, so that several projector processes share the
+    /// work. Every projector process must use the same value.
+    #[serde(default = "one")]
+    pub partitions: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// Logging.
@@ -139,7 +148,7 @@ impl Default for Config {
             coord: Backend { uri: "local://".into(), namespace: "aurora".into() },
             auth: Auth { users: Vec::new(), token_ttl_secs: 24 * 3600 },
             worker: Worker { enabled: true, labels: BTreeMap::new(), slots: 16, grace_secs: 10 },
-            projector: Projector { schedule_to_start_secs: 300, batch_max: 1000 },
+            projector: Projector { schedule_to_start_secs: 300, batch_max: 1000, partitions: 1 },
             log: Log { format: "text".into(), level: "info".into() },
         }
     }

@@ -45,6 +45,9 @@ pub(crate) fn problems(c: &Config) -> Vec<String> {
     if c.worker.slots == 0 {
         out.push("worker.slots must be at least 1".into());
     }
+    if !(1..=256).contains(&c.projector.partitions) {
+        out.push(format!("projector.partitions must be between 1 and 256, not {}", c.projector.partitions));
+    }
     if c.projector.batch_max == 0 {
         out.push("projector.batch_max must be at least 1".into());
     }

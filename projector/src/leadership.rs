@@ -11,6 +11,23 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+/// The leases one process holds, shared by its partitions' leadership loops: a process that
+/// already leads partitions waits a little before taking a free one (longer the more it leads),
+/// so free partitions go to the projector processes that lead fewest, and the work spreads.
+#[derive(Default)]
+pub struct Holdings {
+    held: std::sync::atomic::AtomicUsize,
+    /// One acquisition at a time per process.
+    gate: tokio::sync::Mutex<()>,
+}
+
+impl Holdings {
+    /// How many leases this process holds now.
+    pub fn held(&self) -> usize {
+        self.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// Runs `run` whenever this holder leads `name`, until `shutdown`. `run` gets the lease and a
 /// token that is cancelled when leadership is lost (or on shutdown); it should return then.
 ///
@@ -23,6 +40,7 @@ pub async fn lead<F, Fut, E>(
     holder: &str,
     ttl: Duration,
     shutdown: CancellationToken,
+    holdings: Arc<Holdings>,
     mut run: F,
 ) where
     F: FnMut(Lease, CancellationToken) -> Fut,
@@ -32,7 +50,19 @@ pub async fn lead<F, Fut, E>(
     let period = ttl / 3;
     let mut backoff = MIN_BACKOFF;
     while !shutdown.is_cancelled() {
-        let lease = match leases.acquire(name, holder, ttl).await {
+        let acquired = {
+            let _one_at_a_time = holdings.gate.lock().await;
+            let held = holdings.held();
+            if held > 0 {
+                tokio::select! { _ = shutdown.cancelled() => break, _ = tokio::time::sleep(period * held as u32) => {} }
+            }
+            let acquired = leases.acquire(name, holder, ttl).await;
+            if matches!(acquired, Ok(Some(_))) {
+                holdings.held.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            acquired
+        };
+        let lease = match acquired {
             Ok(Some(lease)) => lease,
             Ok(None) => {
                 tokio::select! { _ = shutdown.cancelled() => break, _ = tokio::time::sleep(period) => continue }
@@ -65,6 +95,7 @@ pub async fn lead<F, Fut, E>(
         leading.cancel();
         let _ = keeper.await;
         let _ = leases.release(&lease).await;
+        holdings.held.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         match result {
             Ok(()) => backoff = MIN_BACKOFF,
             Err(e) => {
@@ -93,7 +124,7 @@ mod tests {
         let spawn = |holder: &'static str, stop: CancellationToken| {
             let (coord, log) = (coord.clone(), log.clone());
             tokio::spawn(async move {
-                lead::<_, _, String>(coord, "projector/0", holder, ttl, stop, |lease, leading| {
+                lead::<_, _, String>(coord, "projector/0", holder, ttl, stop, Arc::default(), |lease, leading| {
                     let log = log.clone();
                     async move {
                         log.lock().expect("log").push((lease.holder.clone(), lease.token));
@@ -119,6 +150,37 @@ mod tests {
         b.await.expect("join");
     }
 
+    /// Two processes, two partitions: each process ends up leading one, whichever started first;
+    /// when one process stops, the other takes its partition over.
+    #[tokio::test(start_paused = true)]
+    async fn partitions_spread_over_processes_and_move_when_one_stops() {
+        let coord: Arc<dyn Leases> = Arc::new(LocalCoord::new());
+        let ttl = Duration::from_secs(3);
+        let start = |holder: &'static str| {
+            let (holdings, stop) = (Arc::new(Holdings::default()), CancellationToken::new());
+            for p in 0..2 {
+                let (coord, holdings, stop) = (coord.clone(), holdings.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let name = format!("projector/{p}");
+                    lead::<_, _, String>(coord, &name, holder, ttl, stop, holdings, |_, leading| async move {
+                        leading.cancelled().await;
+                        Ok(())
+                    })
+                    .await
+                });
+            }
+            (holdings, stop)
+        };
+        let (a, stop_a) = start("a");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let (b, _stop_b) = start("b");
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!((a.held(), b.held()), (1, 1), "one partition each");
+        stop_a.cancel();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!((a.held(), b.held()), (0, 2), "b took a's partition over");
+    }
+
     /// A leader whose work fails (its database went away) steps down and leads again later,
     /// with a new fencing token, instead of ending the process.
     #[tokio::test(start_paused = true)]
@@ -129,7 +191,7 @@ mod tests {
         let task = {
             let (coord, runs, stop) = (coord.clone(), runs.clone(), stop.clone());
             tokio::spawn(async move {
-                lead(coord, "projector/0", "a", Duration::from_secs(3), stop, |lease, leading| {
+                lead(coord, "projector/0", "a", Duration::from_secs(3), stop, Arc::default(), |lease, leading| {
                     let runs = runs.clone();
                     async move {
                         let n = {

@@ -12,7 +12,7 @@ pub mod topology;
 mod transition;
 pub mod views;
 
-pub use service::{Deps, Options, Service};
+pub use service::{Deps, Options, Partition, Service};
 pub use store::sqlite::SqliteStore;
 pub use store::{Error, ReadStore};
 pub use views::{GraphView, TaskView};

@@ -22,6 +22,8 @@ use tracing::{error, info, instrument, warn};
 pub struct Options {
     /// The checkpoint's name (one per partition).
     pub name: String,
+    /// Which graphs this projector owns: those with `graph_id.partition(count) == index`.
+    pub partition: Partition,
     /// The most events processed as one batch.
     pub batch_max: usize,
     /// How long a task may wait for a capable worker before it fails.
@@ -33,7 +35,32 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { name: "projector".into(), batch_max: 1_000, schedule_to_start: Duration::from_secs(300), fence: None }
+        Self {
+            name: "projector".into(),
+            partition: Partition::WHOLE,
+            batch_max: 1_000,
+            schedule_to_start: Duration::from_secs(300),
+            fence: None,
+        }
+    }
+}
+
+/// One partition of the graphs: `index` of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partition {
+    /// This partition, `0..count`.
+    pub index: u32,
+    /// How many partitions there are.
+    pub count: u32,
+}
+
+impl Partition {
+    /// Every graph (one partition).
+    pub const WHOLE: Partition = Partition { index: 0, count: 1 };
+
+    /// Whether `graph` belongs to this partition.
+    pub fn owns(&self, graph: aurora_schemas::GraphId) -> bool {
+        self.count <= 1 || graph.partition(self.count) == self.index
     }
 }
 
@@ -111,8 +138,9 @@ impl Service {
         let mut sub = subscribe(ledger.clone(), Scope::All, start);
         let mut redelivered = start >= head;
         let mut lag_checked = std::time::Instant::now();
+        let part = self.options.partition;
         if redelivered {
-            let n = dispatcher.redeliver(store.unfinished_tasks().await?).await?;
+            let n = dispatcher.redeliver(self.unfinished(store.as_ref()).await?).await?;
             info!(unfinished = n, "re-ordered unfinished tasks");
         }
         loop {
@@ -128,6 +156,8 @@ impl Service {
                 }
             }
             let last = batch.last().map(|e| e.position).unwrap_or(start);
+            // Other partitions' events are theirs; the checkpoint still moves past them.
+            batch.retain(|e| part.owns(e.graph_id));
             let mut delay = Duration::from_millis(50);
             loop {
                 match self.process(&batch, &frontier, &dispatcher).await {
@@ -138,7 +168,7 @@ impl Service {
                         return Err(e);
                     }
                     Err(e) => {
-                        error!(error = %e, first = batch[0].position, last, "batch failed; retrying");
+                        error!(error = %e, first = ?batch.first().map(|e| e.position), last, "batch failed; retrying");
                         tokio::select! {
                             _ = shutdown.cancelled() => { dispatcher.close().await; return Err(e) }
                             _ = tokio::time::sleep(delay) => {}
@@ -162,13 +192,19 @@ impl Service {
             }
             if !redelivered && last >= head {
                 redelivered = true;
-                let n = dispatcher.redeliver(store.unfinished_tasks().await?).await?;
+                let n = dispatcher.redeliver(self.unfinished(store.as_ref()).await?).await?;
                 info!(unfinished = n, "caught up; re-ordered unfinished tasks");
             }
         }
         dispatcher.close().await;
         info!("projector stopped");
         Ok(())
+    }
+
+    /// The unfinished tasks of this projector's partition.
+    async fn unfinished(&self, store: &dyn ReadStore) -> Result<Vec<crate::TaskView>, Error> {
+        let part = self.options.partition;
+        Ok(store.unfinished_tasks().await?.into_iter().filter(|t| part.owns(t.graph_id)).collect())
     }
 
     async fn process(&self, batch: &[Event], frontier: &Frontier, dispatcher: &Arc<Dispatcher>) -> Result<(), Error> {
@@ -197,5 +233,27 @@ impl Service {
             outcome.gaps = refill.gaps;
         }
         Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Partition;
+    use aurora_schemas::GraphId;
+
+    /// Every graph belongs to exactly one partition, and the partitions all get some graphs.
+    #[test]
+    fn each_graph_has_exactly_one_owner() {
+        let count = 4;
+        let parts: Vec<Partition> = (0..count).map(|index| Partition { index, count }).collect();
+        let mut per_partition = vec![0; count as usize];
+        for _ in 0..400 {
+            let g = GraphId::new();
+            let owners: Vec<u32> = parts.iter().filter(|p| p.owns(g)).map(|p| p.index).collect();
+            assert_eq!(owners.len(), 1, "{g}: {owners:?}");
+            per_partition[owners[0] as usize] += 1;
+        }
+        assert!(per_partition.iter().all(|&n| n > 50), "spread over all partitions: {per_partition:?}");
+        assert!(Partition::WHOLE.owns(GraphId::new()));
     }
 }

@@ -19,6 +19,13 @@ pub struct GraphId(pub Uuid);
 pub struct TaskId(pub Uuid);
 
 impl GraphId {
+    /// The partition (of `count`) this graph belongs to: a stable hash of the id, the same in every
+    /// process. Each partition has its own projector lease and checkpoint.
+    pub fn partition(&self, count: u32) -> u32 {
+        let (high, low) = self.0.as_u64_pair();
+        ((high ^ low) % u64::from(count.max(1))) as u32
+    }
+
     /// A fresh, time-ordered id (UUIDv7).
     pub fn new() -> Self {
         Self(Uuid::now_v7())

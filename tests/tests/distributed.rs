@@ -257,3 +257,46 @@ async fn a_lost_checkpoint_is_caught_up_by_a_scan_and_the_read_models_match_a_re
     assert!(out.status.success(), "replay: {text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("read models are identical to a rebuild"), "{text}");
 }
+
+/// Partitions: with `projector.partitions=3` and two projector processes, both lead some
+/// partitions, graphs of every partition finish, and when one process dies the other takes its
+/// partitions over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitioned_projectors_share_the_graphs_and_take_over_each_others_partitions() {
+    let dir = Scratch::new("partitions");
+    let layout = Layout { gateways: 1, projectors: 2, workers: vec!["zone=a".into(), "zone=b".into()] };
+    let sets = ["projector.partitions=3".to_string()];
+    let mut c = Cluster::start(&dir.0, &Services::from_env(), &layout, &sets, "").await;
+    let gw = c.gateways[0].clone();
+    let leads = |name: &str| {
+        let log = std::fs::read_to_string(dir.0.join(format!("{name}.log"))).unwrap_or_default();
+        log.lines().filter(|l| l.contains("leading") && l.contains("lease=\"projector/")).count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while leads("projector0") == 0 || leads("projector1") == 0 || leads("projector0") + leads("projector1") < 3 {
+        assert!(Instant::now() < deadline, "both projector processes should lead a partition");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let run_batch = |n: usize| {
+        let gw = gw.clone();
+        async move {
+            let mut ids = Vec::new();
+            for _ in 0..n {
+                ids.push(gw.submit(example("seed-readme.json")).await.unwrap()["id"].as_str().unwrap().to_string());
+            }
+            let mut partitions = std::collections::BTreeSet::new();
+            for id in &ids {
+                let g = wait_terminal(&gw, id).await;
+                assert_eq!(g["state"], "SUCCESS", "{g:#}");
+                assert_invariants(&g);
+                partitions.insert(id.parse::<aurora_schemas::GraphId>().unwrap().partition(3));
+            }
+            partitions
+        }
+    };
+    let covered = run_batch(12).await;
+    assert_eq!(covered.len(), 3, "twelve graphs landed in every partition: {covered:?}");
+    c.process("projector0").kill();
+    let covered = run_batch(12).await;
+    assert_eq!(covered.len(), 3, "after the kill, every partition is served again: {covered:?}");
+}
