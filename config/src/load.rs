@@ -113,11 +113,13 @@ mod tests {
                 ("AURORA_WORKER__SLOTS", "0"),
                 ("AURORA_SERVER__LISTEN", "nowhere"),
                 ("AURORA_BROKER__URI", "kafka://x"),
+                ("AURORA_PROJECTOR__PARTITIONS", "0"),
             ]),
             &[],
         )
         .unwrap_err()
         .to_string();
+        assert!(err.contains("projector.partitions must be between 1 and 256, not 0"), "{err}");
         assert!(err.contains("worker.slots"), "{err}");
         assert!(err.contains("server.listen"), "{err}");
         assert!(err.contains("broker.uri"), "{err}");

@@ -300,3 +300,24 @@ async fn partitioned_projectors_share_the_graphs_and_take_over_each_others_parti
     let covered = run_batch(12).await;
     assert_eq!(covered.len(), 3, "after the kill, every partition is served again: {covered:?}");
 }
+
+/// SIGTERM is graceful: a worker stops taking deliveries, finishes the attempt it holds within
+/// `worker.grace_secs`, records it, and exits 0; the run does not need a second attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_with_sigterm_finishes_what_it_holds() {
+    let dir = Scratch::new("sigterm");
+    let layout = Layout { gateways: 1, projectors: 1, workers: vec!["pool=t".into()] };
+    let mut c = Cluster::start(&dir.0, &Services::from_env(), &layout, &[], "").await;
+    let gw = c.gateways[0].clone();
+    let mut long = task("long", "sleep", &[("int64", json!(1_500))]);
+    long["labelSelector"] = json!({ "pool": "t" });
+    let id = gw.submit(graph(vec![long], vec![])).await.unwrap()["id"].as_str().unwrap().to_string();
+    wait_until(&gw, &id, 30, "the long task starting", |g| aurora_e2e::task(g, "long")["state"] == "STARTED").await;
+    let status = c.process("worker0").stop();
+    assert!(status.success(), "the worker exits cleanly after finishing its attempt: {status}");
+    let g = wait_terminal(&gw, &id).await;
+    let long = aurora_e2e::task(&g, "long");
+    assert_eq!(long["state"], "SUCCESS", "{long:#}");
+    assert_eq!(long["attempts"], 1, "finished by the worker that was stopping, not handed over: {long:#}");
+    assert_invariants(&g);
+}
