@@ -385,16 +385,14 @@ async fn commit_group(
                 break;
             }
             let key = req.stream.0.clone();
-            let head = match staged
+            // Read above; a stream with no event yet starts at version 0.
+            let head = staged
                 .iter()
                 .rev()
                 .find(|(k, _)| *k == key)
                 .map(|(_, h)| h.clone())
                 .or_else(|| heads.get(&key).cloned())
-            {
-                Some(h) => h,
-                None => (0, String::new()), // read above: the stream has no event yet
-            };
+                .unwrap_or_default();
             if head.0 != req.expected {
                 outcome = Err(Error::Conflict { stream: req.stream.clone(), expected: req.expected, actual: head.0 });
                 break;
