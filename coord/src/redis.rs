@@ -22,6 +22,10 @@ if cur then
   return -1
 end
 local token = redis.call('INCR', KEYS[2])
+if token < tonumber(ARGV[3]) then
+  redis.call('SET', KEYS[2], ARGV[3])
+  token = tonumber(ARGV[3])
+end
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. token, 'PX', ARGV[2])
 return token
 ";
@@ -127,11 +131,16 @@ fn ms(d: Duration) -> u64 {
 #[async_trait]
 impl Leases for RedisCoord {
     async fn acquire(&self, name: &str, holder: &str, ttl: Duration) -> Result<Option<Lease>, Error> {
+        // Tokens never go below the clock in milliseconds: if Redis loses its counter (a restart
+        // without persistence), the next leader still gets a token greater than the last one the
+        // ledger's fence has seen, instead of being fenced out until the counter catches up.
+        let floor = chrono::Utc::now().timestamp_millis().max(1);
         let token: i64 = redis::Script::new(ACQUIRE)
             .key(self.key(&format!("lease:{name}")))
             .key(self.key(&format!("lease-token:{name}")))
             .arg(holder)
             .arg(ms(ttl))
+            .arg(floor)
             .invoke_async(&mut self.conn())
             .await
             .map_err(unavailable)?;
@@ -298,6 +307,28 @@ mod tests {
             Arc::new(RedisCoord::connect(&url(), &prefix).await.expect("redis reachable"))
         })
         .await;
+    }
+
+    /// Redis without persistence forgets the token counter when it restarts; tokens must still
+    /// grow, or the ledger's fence would refuse every new leader.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lease_tokens_keep_growing_when_redis_forgets_the_counter() {
+        let prefix = format!("aurora-test-{}", uuid::Uuid::now_v7().simple());
+        let c = RedisCoord::connect(&url(), &prefix).await.expect("redis");
+        let ttl = Duration::from_secs(5);
+        let first = c.acquire("projector/0", "a", ttl).await.expect("up").expect("free");
+        c.release(&first).await.expect("release");
+        let second = c.acquire("projector/0", "b", ttl).await.expect("up").expect("free");
+        assert!(second.token > first.token);
+        c.release(&second).await.expect("release");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let _: () = redis::cmd("DEL")
+            .arg(c.key("lease-token:projector/0"))
+            .query_async(&mut c.conn())
+            .await
+            .expect("forget the counter, as a restart without persistence does");
+        let third = c.acquire("projector/0", "c", ttl).await.expect("up").expect("free");
+        assert!(third.token > second.token, "{} after {}", third.token, second.token);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
