@@ -159,7 +159,8 @@ impl Service {
             // Other partitions' events are theirs; the checkpoint still moves past them.
             batch.retain(|e| part.owns(e.graph_id));
             let mut delay = Duration::from_millis(50);
-            loop {
+            // A batch of other partitions' events only moves the checkpoint.
+            while !batch.is_empty() {
                 match self.process(&batch, &frontier, &dispatcher).await {
                     Ok(()) => break,
                     Err(e) if e.is_fenced() => {
