@@ -61,9 +61,13 @@ ensure_mongodb() {
       cargo install secantus-mdb --version "$SECANTUS_VERSION" --ignore-rust-version --locked ||
         cargo install secantus-mdb --version "$SECANTUS_VERSION" --ignore-rust-version
     fi
-    # Not --sync-on-commit: this shared server is never killed, so the fsync per commit would only
-    # slow the suite; the restart test runs its own server with it (see tests/tests/restarts.rs).
-    secantusd-rs --port 0 --storage-path "$MONGO_DIR/data" --cache-size 512M --log-file-max 32MB \
+    # Not --sync-on-commit for the tests: this shared server is never killed, so the fsync per
+    # commit would only slow the suite; the restart test runs its own server with it (see
+    # tests/tests/restarts.rs). The benchmarks ask for it (MONGODB_SYNC_ON_COMMIT=1): an
+    # acknowledged write is then on disk, as with `j: true` on a real replica set.
+    local sync=()
+    [ "${MONGODB_SYNC_ON_COMMIT:-0}" = 1 ] && sync=(--sync-on-commit)
+    secantusd-rs --port 0 --storage-path "$MONGO_DIR/data" --cache-size 512M --log-file-max 32MB "${sync[@]}" \
       >"$MONGO_DIR/server.log" 2>&1 &
     MONGO_PID=$!
     local i addr=""

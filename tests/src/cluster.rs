@@ -162,6 +162,18 @@ impl Cluster {
         self.gateways = urls.iter().map(|u| Client::new(u, Some(token.clone()))).collect();
     }
 
+    /// Starts one more process of `role` (`worker`, `projector`, `gateway`) named `name`, with the
+    /// deployment's config, the `--set` overrides `sets` and the role's own `extra` arguments.
+    pub fn add(&mut self, name: &str, role: &str, sets: &[String], extra: &[&str]) {
+        let mut args = role_args(role, &self.config, extra);
+        for kv in sets {
+            args.extend(["--set".to_string(), kv.clone()]);
+        }
+        let process = Process::spawn(&args, &log(&self.dir, name));
+        self.commands.push((name.to_string(), args));
+        self.processes.push((name.to_string(), process));
+    }
+
     /// Starts the process `name` again (after it was killed) with its arguments.
     pub fn respawn(&mut self, name: &str) {
         let args = self.commands.iter().find(|(n, _)| n == name).map(|(_, a)| a.clone());

@@ -6,9 +6,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
-/// The binary under test: `aurora-under-test`, which Cargo builds next to the test executables'
-/// directory (`target/<profile>/`) whenever this package's tests are built.
+/// The binary under test: `$AURORA_BIN` when set (the benchmarks run the release `aurora`), else
+/// `aurora-under-test`, which Cargo builds next to the test executables' directory
+/// (`target/<profile>/`) whenever this package's tests are built.
 pub fn binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("AURORA_BIN") {
+        let bin = PathBuf::from(bin);
+        assert!(bin.exists(), "AURORA_BIN={} does not exist", bin.display());
+        return bin;
+    }
     let exe = std::env::current_exe().expect("the test executable's path");
     let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
     let bin = dir.join(format!("aurora-under-test{}", std::env::consts::EXE_SUFFIX));
@@ -62,6 +68,11 @@ impl Process {
             }
         });
         Starting { child, banner, args: args.to_vec(), log: log.to_path_buf() }
+    }
+
+    /// The operating system's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: no shutdown of any kind.

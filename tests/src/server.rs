@@ -72,8 +72,17 @@ impl Server {
         }
     }
 
+    /// Starts a distributed deployment of `layout` in `dir` with `--set` overrides for every process.
+    pub async fn deploy_layout(dir: &Path, layout: &Layout, sets: &[String]) -> Self {
+        Self::start_layout(dir, layout, sets, "").await
+    }
+
     async fn start_cluster(dir: &Path, sets: &[String], extra_toml: &str) -> Self {
-        let cluster = Cluster::start(dir, &Services::from_env(), &Layout::core(), sets, extra_toml).await;
+        Self::start_layout(dir, &Layout::core(), sets, extra_toml).await
+    }
+
+    async fn start_layout(dir: &Path, layout: &Layout, sets: &[String], extra_toml: &str) -> Self {
+        let cluster = Cluster::start(dir, &Services::from_env(), layout, sets, extra_toml).await;
         let client = cluster.gateways[0].clone();
         Self {
             url: client.server().to_string(),
@@ -123,6 +132,22 @@ impl Server {
         match &self.running {
             Running::Embedded { process, .. } => vec![process.url.clone()],
             Running::Distributed(c) => c.processes.iter().map(|(_, p)| p.url.clone()).collect(),
+        }
+    }
+
+    /// The process ids of every process of the deployment.
+    pub fn pids(&self) -> Vec<u32> {
+        match &self.running {
+            Running::Embedded { process, .. } => vec![process.pid()],
+            Running::Distributed(c) => c.processes.iter().map(|(_, p)| p.pid()).collect(),
+        }
+    }
+
+    /// The distributed deployment's processes, to add or stop some; `None` for `aurora dev`.
+    pub fn cluster_mut(&mut self) -> Option<&mut Cluster> {
+        match &mut self.running {
+            Running::Embedded { .. } => None,
+            Running::Distributed(c) => Some(c),
         }
     }
 

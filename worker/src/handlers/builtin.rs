@@ -166,6 +166,14 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn noop_returns_sixteen_bytes_whatever_it_is_given() {
+        let payload = vec![TypedValue::new("string", "x".repeat(100))];
+        let out = call("noop", payload).await.expect("noop succeeds");
+        assert_eq!(out, vec![TypedValue::new("string", "0123456789abcdef")]);
+        assert_eq!(out[0].value.as_str().map(str::len), Some(16));
+    }
+
+    #[tokio::test]
     async fn seed_semantics() {
         let ints = |v: &[i64]| v.iter().map(|n| TypedValue::new("int64", *n)).collect::<Vec<_>>();
         assert_eq!(call("add", ints(&[1, 2])).await, Ok(vec![TypedValue::new("int64", 3)]));

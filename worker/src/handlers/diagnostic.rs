@@ -1,4 +1,4 @@
-//! Diagnostic handlers for tests and demos: `echo`, `sleep`, `fail`, `flaky`.
+//! Diagnostic handlers for tests, demos and benchmarks: `echo`, `noop`, `sleep`, `fail`, `flaky`.
 
 use super::builtin::{flatten, int_arg};
 use super::{Context, Handler, HandlerError, info};
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub(super) fn all() -> Vec<Arc<dyn Handler>> {
-    vec![Arc::new(Echo), Arc::new(Sleep), Arc::new(Fail), Arc::new(Flaky)]
+    vec![Arc::new(Echo), Arc::new(Noop), Arc::new(Sleep), Arc::new(Fail), Arc::new(Flaky)]
 }
 
 fn one_int(name: &str, args: &[TypedValue]) -> Result<i64, HandlerError> {
@@ -28,6 +28,23 @@ impl Handler for Echo {
 
     async fn call(&self, _: Context, args: Vec<TypedValue>) -> Result<Vec<TypedValue>, HandlerError> {
         Ok(args)
+    }
+}
+
+/// The benchmarks' task: does no work, whatever its arguments, and returns a 16-byte result.
+struct Noop;
+
+/// What `noop` returns: 16 bytes, the result size the benchmarks specify.
+pub const NOOP_RESULT: &str = "0123456789abcdef";
+
+#[async_trait]
+impl Handler for Noop {
+    fn info(&self) -> HandlerInfo {
+        info("noop", "noop(...any) -> string: does nothing and returns a 16-byte string", &["...any"], &["string"])
+    }
+
+    async fn call(&self, _: Context, _: Vec<TypedValue>) -> Result<Vec<TypedValue>, HandlerError> {
+        Ok(vec![TypedValue::new("string", NOOP_RESULT)])
     }
 }
 

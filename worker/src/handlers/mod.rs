@@ -52,7 +52,7 @@ impl Registry {
     }
 
     /// The seed's built-ins (`add`, `multiply`, `concat`, `split`, `sum_floats`,
-    /// `long_running_task`) and the diagnostic ones (`echo`, `sleep`, `fail`, `flaky`).
+    /// `long_running_task`) and the diagnostic ones (`echo`, `noop`, `sleep`, `fail`, `flaky`).
     pub fn with_builtins() -> Self {
         let mut r = Self::new();
         for h in builtin::all().into_iter().chain(diagnostic::all()) {

@@ -1,0 +1,79 @@
+//! `aurora-bench`: runs the benchmarks and writes `<out>/<date>.json`, `.md` and `.svg`.
+//! `scripts/bench` builds it in release mode and runs it with the services and Celery in place.
+
+use anyhow::Context as _;
+use aurora_bench::plan::Plan;
+use aurora_bench::{Options, run};
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Aurora's benchmarks: Aurora embedded and distributed, Celery, and the raw limits of the parts.
+#[derive(Parser)]
+struct Args {
+    /// A tenth of the work and 2 repetitions (a few minutes).
+    #[arg(long, conflicts_with = "tiny")]
+    quick: bool,
+    /// Just enough to show every part starts and measures (the harness test).
+    #[arg(long)]
+    tiny: bool,
+    /// Where the JSON, Markdown and SVG go.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
+    /// Scratch space for deployments and logs.
+    #[arg(long, default_value = "target/bench")]
+    work_dir: PathBuf,
+    /// Python of a virtual environment with Celery installed.
+    #[arg(long, env = "AURORA_BENCH_PYTHON")]
+    python: PathBuf,
+}
+
+async fn main_inner(args: Args) -> anyhow::Result<()> {
+    let plan = if args.tiny {
+        Plan::tiny()
+    } else if args.quick {
+        Plan::quick()
+    } else {
+        Plan::full()
+    };
+    let opts = Options { plan, work_dir: args.work_dir, python: args.python };
+    let results = run(&opts).await?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let stem = format!("{}-{}", &results.date[..10], results.plan.mode);
+    let svg = format!("{stem}.svg");
+    std::fs::write(args.out.join(format!("{stem}.json")), serde_json::to_string_pretty(&results)?)?;
+    std::fs::write(args.out.join(&svg), results.svg())?;
+    let markdown = results.markdown(&svg);
+    std::fs::write(args.out.join(format!("{stem}.md")), &markdown)?;
+    println!("{markdown}");
+    println!("written: {}/{stem}.{{json,md,svg}}", args.out.display());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("aurora-bench: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // On Ctrl-C or SIGTERM (scripts/bench's time bound) the run is dropped, and with it every
+    // process it started (each kills its children when dropped).
+    let outcome = runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = main_inner(args) => r,
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted; everything started was stopped")),
+            _ = term.recv() => Err(anyhow::anyhow!("terminated; everything started was stopped")),
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("aurora-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

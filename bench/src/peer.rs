@@ -1,0 +1,162 @@
+//! Celery, the peer: runs `bench/peers/celery_driver.py` once per workload with the same
+//! RabbitMQ, Redis and slot count as ours, and measures the CPU of its worker processes and the
+//! services while the workload runs.
+
+use crate::Figures;
+use crate::cpu::{Meter, Stack};
+use crate::ours::{latency_figures, w1_figures, w5_figures};
+use crate::plan::Plan;
+use crate::stats::ms;
+use anyhow::{Context as _, bail};
+use aurora_e2e::cluster::Services;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+/// How to run the Celery driver.
+#[derive(Debug, Clone)]
+pub struct Celery {
+    /// The virtual environment's Python, with Celery installed.
+    pub python: PathBuf,
+    /// `bench/peers/celery_driver.py`.
+    pub driver: PathBuf,
+    /// RabbitMQ, as Celery spells it.
+    pub broker: String,
+    /// The Redis database for Celery's results.
+    pub backend: String,
+    /// Where the Celery worker's log goes.
+    pub log: PathBuf,
+}
+
+/// Kills the driver's whole process group (the driver and its Celery worker) when dropped, so
+/// nothing outlives the benchmark, whatever stops it.
+struct Group(Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.id() {
+            let _ = std::process::Command::new("kill").args(["-KILL", &format!("-{pid}")]).status();
+        }
+    }
+}
+
+impl Celery {
+    /// The driver in this checkout, on the shared services, with results in Redis database 13.
+    pub fn new(python: PathBuf, services: &Services, log: &Path) -> Self {
+        let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/celery_driver.py");
+        let redis = services.redis.trim_end_matches('/');
+        let base = match redis.rsplit_once('/') {
+            Some((base, db)) if db.chars().all(|c| c.is_ascii_digit()) => base,
+            _ => redis,
+        };
+        Self { python, driver, broker: services.amqp.clone(), backend: format!("{base}/13"), log: log.to_path_buf() }
+    }
+
+    /// Runs one workload (`W1`–`W5`); returns its figures.
+    pub async fn run(&self, workload: &str, plan: &Plan) -> anyhow::Result<Figures> {
+        let n = match workload {
+            "W1" => plan.w1_tasks,
+            "W2" => plan.w2_tasks,
+            "W3" => plan.w3_tasks,
+            "W4" => plan.w4_chain,
+            "W5" => plan.w5_width,
+            other => bail!("Celery has no workload {other}"),
+        };
+        let mut child = Command::new(&self.python)
+            .arg(&self.driver)
+            .args(["--workload", workload, "--n", &n.to_string()])
+            .args(["--batch", &plan.w1_batch.to_string(), "--reps", &plan.w5_runs.to_string()])
+            .args(["--slots", &plan.slots.to_string(), "--payload-bytes", &plan.payload_bytes.to_string()])
+            .env("BENCH_CELERY_BROKER", &self.broker)
+            .env("BENCH_CELERY_BACKEND", &self.backend)
+            .env("BENCH_CELERY_LOG", &self.log)
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {} {}", self.python.display(), self.driver.display()))?;
+        let mut stdin = child.stdin.take().context("driver stdin")?;
+        let mut lines = BufReader::new(child.stdout.take().context("driver stdout")?).lines();
+        let driver_pid = child.id().context("driver pid")?;
+        let mut group = Group(child);
+
+        let ready = next_json(&mut lines, Duration::from_secs(120)).await?;
+        if ready["event"] != "ready" {
+            bail!("the Celery driver said {ready} instead of ready");
+        }
+        let mut meter = Meter::default();
+        meter.start(Stack {
+            roots: vec![driver_pid],
+            exclude: vec![driver_pid],
+            services: vec!["beam.smp".into(), "redis-server".into()],
+        });
+        stdin.write_all(b"go\n").await?;
+        let result = next_json(&mut lines, Duration::from_secs(900)).await?;
+        meter.stop();
+        stdin.write_all(b"stop\n").await?;
+        let status = tokio::time::timeout(Duration::from_secs(60), group.0.wait()).await;
+        match status {
+            Ok(Ok(s)) if s.success() => {}
+            other => bail!("the Celery driver did not end cleanly: {other:?}"),
+        }
+        if result["event"] != "result" {
+            bail!("the Celery driver said {result} instead of a result");
+        }
+        let mut figures = figures(workload, plan, &result)?;
+        if workload == "W2" {
+            figures.insert("cpu_ms_per_task".into(), meter.millis() / plan.w2_tasks as f64);
+        }
+        Ok(figures)
+    }
+}
+
+async fn next_json(lines: &mut Lines<BufReader<ChildStdout>>, within: Duration) -> anyhow::Result<Value> {
+    let line = tokio::time::timeout(within, lines.next_line())
+        .await
+        .with_context(|| format!("the Celery driver said nothing for {within:?}"))??
+        .context("the Celery driver exited early (its errors are above)")?;
+    serde_json::from_str(&line).with_context(|| format!("the Celery driver printed {line}"))
+}
+
+fn floats(v: &Value, key: &str) -> anyhow::Result<Vec<f64>> {
+    v[key].as_array().with_context(|| format!("no {key}"))?.iter().map(|x| x.as_f64().context("a number")).collect()
+}
+
+fn float(v: &Value, key: &str) -> anyhow::Result<f64> {
+    v[key].as_f64().with_context(|| format!("no {key}"))
+}
+
+/// Turns the driver's raw measurements into the same figures as ours.
+fn figures(workload: &str, plan: &Plan, r: &Value) -> anyhow::Result<Figures> {
+    Ok(match workload {
+        "W1" => w1_figures(
+            plan,
+            &floats(r, "single_latencies")?,
+            float(r, "single_seconds")?,
+            &floats(r, "batched_latencies")?,
+            float(r, "batched_seconds")?,
+        ),
+        "W2" => {
+            let drain = float(r, "drain_seconds")?;
+            Figures::from([
+                ("tasks_per_s".into(), plan.w2_tasks as f64 / drain),
+                ("enqueue_s".into(), float(r, "enqueue_seconds")?),
+                ("drain_s".into(), drain),
+            ])
+        }
+        "W3" => latency_figures(&floats(r, "latencies")?),
+        "W4" => {
+            let total = float(r, "seconds")?;
+            Figures::from([("total_ms".into(), ms(total)), ("ms_per_hop".into(), ms(total) / plan.w4_chain as f64)])
+        }
+        "W5" => {
+            let runs: Vec<usize> = floats(r, "join_runs")?.into_iter().map(|x| x as usize).collect();
+            w5_figures(&floats(r, "latencies")?, &runs)
+        }
+        other => bail!("Celery has no workload {other}"),
+    })
+}
