@@ -90,3 +90,16 @@ stop_mongodb() {
   [ -n "${MONGO_DIR:-}" ] && rm -rf "$MONGO_DIR"
   return 0
 }
+
+# Celery, the benchmarks' peer (bench/peers/): a virtual environment under target/ with the pinned
+# requirements, made once with pip from PyPI and remade when the requirements change.
+ensure_celery() {
+  local venv=target/bench-venv
+  if [ ! -x "$venv/bin/python" ] || ! cmp -s bench/peers/requirements.txt "$venv/requirements.txt"; then
+    echo "installing Celery into $venv (pip, once)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r bench/peers/requirements.txt
+    cp bench/peers/requirements.txt "$venv/requirements.txt"
+  fi
+  export AURORA_BENCH_PYTHON="$PWD/$venv/bin/python"
+}
