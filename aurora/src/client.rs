@@ -145,7 +145,9 @@ impl Client {
         let url = format!("{}/graphql/ws", self.base.replacen("http", "ws", 1));
         let mut request = url.into_client_request().map_err(transport)?;
         request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
-        let (mut ws, _) = tokio_tungstenite::connect_async(request).await.map_err(transport)?;
+        // Without Nagle: `subscribe` right after `connection_init` would otherwise wait for the
+        // server's delayed ACK (up to 40 ms).
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await.map_err(transport)?;
         let auth = self.token.as_ref().map(|t| format!("Bearer {t}")).unwrap_or_default();
         let init = json!({ "type": "connection_init", "payload": { "Authorization": auth } });
         ws.send(Message::Text(init.to_string().into())).await.map_err(transport)?;

@@ -142,6 +142,7 @@ pub async fn operations(
     let addr = listener.local_addr()?;
     let router = aurora_query_graphql::http::operations_router(b.ledger.clone(), b.registry.clone());
     Ok((addr, async move {
+        let listener = aurora_query_graphql::http::without_nagle(listener);
         let served = axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await;
         ("operations", served.map_err(Into::into))
     }))

@@ -11,7 +11,6 @@ pub mod plan;
 pub mod report;
 pub mod stats;
 
-use anyhow::Context as _;
 use aurora_e2e::Deployment;
 use peer::Celery;
 use plan::Plan;
@@ -39,86 +38,116 @@ fn progress(rep: usize, what: &str, started: Instant) {
     eprintln!("[{round}] {what} done in {:.1} s", started.elapsed().as_secs_f64());
 }
 
-/// Runs the workloads of one of our deployments once.
-async fn round_ours(kind: Deployment, opts: &Options, rep: usize) -> anyhow::Result<Vec<(String, Figures)>> {
-    let plan = &opts.plan;
-    let name = format!("{kind:?}").to_lowercase();
-    let dir = opts.work_dir.join(format!("{name}-{rep}"));
-    std::fs::create_dir_all(&dir)?;
-    let mut out = Vec::new();
-    let started = Instant::now();
-    let ours = ours::Ours::start(kind, &dir.join("main"), plan).await;
-    for (w, run) in [("W1", 1), ("W3", 3), ("W4", 4), ("W5", 5), ("W6", 6), ("W7", 7)] {
-        let t = Instant::now();
-        let figures = match run {
-            1 => ours.w1(plan).await,
-            3 => ours.w3(plan).await,
-            4 => ours.w4(plan).await,
-            5 => ours.w5(plan).await,
-            6 => ours.w6(plan).await,
-            _ => ours.w7(plan).await,
+/// One round's measurements, and what failed in it (a failed workload is reported, and the run
+/// goes on: the other figures are still worth having).
+#[derive(Default)]
+struct Round {
+    measured: Vec<(&'static str, String, Figures)>,
+    failures: Vec<String>,
+}
+
+impl Round {
+    fn record(
+        &mut self,
+        rep: usize,
+        system: &'static str,
+        workload: &str,
+        started: Instant,
+        r: anyhow::Result<Figures>,
+    ) {
+        match r {
+            Ok(figures) => {
+                progress(rep, &format!("{system} {workload}"), started);
+                self.measured.push((system, workload.to_string(), figures));
+            }
+            Err(e) => {
+                let what = format!("rep {rep}: {system} {workload}: {e:#}");
+                eprintln!("FAILED {what}");
+                self.failures.push(what);
+            }
         }
-        .with_context(|| format!("{name} {w}"))?;
-        progress(rep, &format!("{name} {w}"), t);
-        out.push((w.to_string(), figures));
+    }
+}
+
+/// Runs the workloads of one of our deployments once.
+async fn round_ours(
+    kind: Deployment,
+    plan: &Plan,
+    opts: &Options,
+    rep: usize,
+    round: &mut Round,
+) -> anyhow::Result<()> {
+    let system = match kind {
+        Deployment::Embedded => "embedded",
+        Deployment::Distributed => "distributed",
+    };
+    let dir = opts.work_dir.join(format!("{system}-{rep}"));
+    std::fs::create_dir_all(&dir)?;
+    let ours = ours::Ours::start(kind, &dir.join("main"), plan).await;
+    for w in ["W1", "W3", "W4", "W5", "W6", "W7"] {
+        let t = Instant::now();
+        let figures = match w {
+            "W1" => ours.w1(plan).await,
+            "W3" => ours.w3(plan).await,
+            "W4" => ours.w4(plan).await,
+            "W5" => ours.w5(plan).await,
+            "W6" => ours.w6(plan).await,
+            _ => ours.w7(plan).await,
+        };
+        round.record(rep, system, w, t, figures);
     }
     ours.stop()?;
     let t = Instant::now();
-    std::fs::create_dir_all(dir.join("w2"))?;
-    out.push(("W2".into(), ours::w2(kind, &dir.join("w2"), plan).await.with_context(|| format!("{name} W2"))?));
-    progress(rep, &format!("{name} W2"), t);
-    progress(rep, &format!("{name} round"), started);
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(out)
+    round.record(rep, system, "W2", t, ours::w2(kind, &dir.join("w2"), plan).await);
+    if round.failures.is_empty() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
 }
 
-async fn round_celery(celery: &Celery, opts: &Options, rep: usize) -> anyhow::Result<Vec<(String, Figures)>> {
-    let mut out = Vec::new();
+async fn round_celery(celery: &Celery, plan: &Plan, rep: usize, round: &mut Round) {
     for w in ["W1", "W2", "W3", "W4", "W5"] {
         let t = Instant::now();
-        out.push((w.to_string(), celery.run(w, &opts.plan).await.with_context(|| format!("celery {w}"))?));
-        progress(rep, &format!("celery {w}"), t);
+        round.record(rep, "celery", w, t, celery.run(w, plan).await);
     }
-    Ok(out)
 }
 
-async fn round_limits(opts: &Options, rep: usize) -> anyhow::Result<Vec<(String, Figures)>> {
+async fn round_limits(plan: &Plan, opts: &Options, rep: usize, round: &mut Round) {
     let services = ours::services();
-    let n = opts.plan.limit_messages;
+    let n = plan.limit_messages;
     let t = Instant::now();
-    let out = vec![
-        ("rabbitmq".to_string(), limits::rabbitmq(&services.amqp, n).await.context("RabbitMQ limit")?),
-        ("mongodb".to_string(), limits::mongodb(&services.mongo, n).await.context("MongoDB limit")?),
-        ("sqlite".to_string(), limits::sqlite(&opts.work_dir, n).context("SQLite limit")?),
-    ];
-    progress(rep, "raw limits", t);
-    Ok(out)
+    round.record(rep, "limits", "rabbitmq", t, limits::rabbitmq(&services.amqp, n).await);
+    let t = Instant::now();
+    round.record(rep, "limits", "mongodb", t, limits::mongodb(&services.mongo, n).await);
+    let t = Instant::now();
+    round.record(rep, "limits", "sqlite", t, limits::sqlite(&opts.work_dir, n));
 }
 
-/// Runs the whole plan: a warm-up round (not kept) if asked, then the repetitions, each going
-/// through ours-embedded, ours-distributed, Celery and the raw limits in turn.
+/// Runs the whole plan: a smaller warm-up round (not kept) if asked, then the repetitions, each
+/// going through ours-embedded, ours-distributed, Celery and the raw limits in turn. A workload
+/// that fails is listed in the results' `failures` and the run goes on.
 pub async fn run(opts: &Options) -> anyhow::Result<Results> {
     std::fs::create_dir_all(&opts.work_dir)?;
     let celery = Celery::new(opts.python.clone(), &ours::services(), &opts.work_dir.join("celery-worker.log"));
     let first = if opts.plan.warmup { 0 } else { 1 };
-    let mut samples = Vec::new();
+    let (mut samples, mut failures) = (Vec::new(), Vec::new());
+    let warmup = opts.plan.warmup_round();
     for rep in first..=opts.plan.reps {
-        let mut round: Vec<(&str, Vec<(String, Figures)>)> = Vec::new();
-        round.push(("embedded", round_ours(Deployment::Embedded, opts, rep).await?));
-        round.push(("distributed", round_ours(Deployment::Distributed, opts, rep).await?));
-        round.push(("celery", round_celery(&celery, opts, rep).await?));
-        round.push(("limits", round_limits(opts, rep).await?));
-        if rep == 0 {
-            continue;
-        }
-        for (system, measured) in round {
-            for (workload, figures) in measured {
+        let plan = if rep == 0 { &warmup } else { &opts.plan };
+        let mut round = Round::default();
+        round_ours(Deployment::Embedded, plan, opts, rep, &mut round).await?;
+        round_ours(Deployment::Distributed, plan, opts, rep, &mut round).await?;
+        round_celery(&celery, plan, rep, &mut round).await;
+        round_limits(plan, opts, rep, &mut round).await;
+        failures.extend(round.failures);
+        if rep > 0 {
+            for (system, workload, figures) in round.measured {
                 samples.push(Sample { system: system.into(), workload, rep, figures });
             }
         }
     }
     let date = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    Ok(Results::new(date, commit(), opts.plan.clone(), samples))
+    Ok(Results::new(date, commit(), opts.plan.clone(), samples, failures))
 }
 
 fn commit() -> String {

@@ -47,6 +47,11 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
     std::fs::write(args.out.join(format!("{stem}.md")), &markdown)?;
     println!("{markdown}");
     println!("written: {}/{stem}.{{json,md,svg}}", args.out.display());
+    anyhow::ensure!(
+        results.failures.is_empty(),
+        "{} workload runs failed (listed in the report)",
+        results.failures.len()
+    );
     Ok(())
 }
 

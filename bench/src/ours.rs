@@ -213,10 +213,15 @@ impl Ours {
         for w in watchers {
             received.push(w.await.context("a subscriber panicked")??);
         }
-        let g = self
-            .client()
-            .query("query($id: ID!) { graph(id: $id) { state history { id } } }", json!({ "id": id }))
-            .await?;
+        // The subscriptions end with the ledger's terminal event; the read model may be a moment behind.
+        let g = loop {
+            let q = "query($id: ID!) { graph(id: $id) { state history { id } } }";
+            let g = self.client().query(q, json!({ "id": id })).await?;
+            if g["graph"]["state"] != "RUNNING" {
+                break g;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
         if g["graph"]["state"] != "SUCCESS" {
             bail!("the watched run ended {}", g["graph"]["state"]);
         }

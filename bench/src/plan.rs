@@ -84,6 +84,13 @@ impl Plan {
         }
     }
 
+    /// The warm-up round's plan: the same workloads on the same slots at a smaller size (the next
+    /// smaller mode's), so the warm-up does not take a repetition's time; its figures are dropped.
+    pub fn warmup_round(&self) -> Self {
+        let smaller = if self.mode == "full" { Self::quick() } else { Self::tiny() };
+        Self { slots: self.slots, payload_bytes: self.payload_bytes, ..smaller }
+    }
+
     /// Enough to show that every part starts and measures: the harness test's plan.
     pub fn tiny() -> Self {
         Self {

@@ -89,6 +89,8 @@ pub struct Results {
     pub versus_celery: BTreeMap<String, BTreeMap<String, f64>>,
     /// Our W2 throughput as a fraction of what the parts' raw limits allow for the events each task writes.
     pub w2_fraction_of_limit: BTreeMap<String, f64>,
+    /// Workloads that failed (repetition, system, workload, why); empty in a good run.
+    pub failures: Vec<String>,
 }
 
 /// The figure each workload is compared on, and whether more is better.
@@ -124,7 +126,7 @@ fn get(m: &BTreeMap<String, BTreeMap<String, Figures>>, system: &str, workload: 
 
 impl Results {
     /// Summarises `samples`.
-    pub fn new(date: String, commit: String, plan: Plan, samples: Vec<Sample>) -> Self {
+    pub fn new(date: String, commit: String, plan: Plan, samples: Vec<Sample>, failures: Vec<String>) -> Self {
         let medians = medians(&samples);
         let mut versus_celery: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
         for system in ["embedded", "distributed"] {
@@ -158,7 +160,7 @@ impl Results {
             }
         }
         let machine = Machine::this();
-        Self { date, commit, machine, plan, samples, medians, versus_celery, w2_fraction_of_limit }
+        Self { date, commit, machine, plan, samples, medians, versus_celery, w2_fraction_of_limit, failures }
     }
 
     fn cell(&self, system: &str, workload: &str, figure: &str) -> String {
@@ -265,7 +267,7 @@ impl Results {
              ## Workloads\n\n{table}\n\
              Ratios are on each workload's headline figure: above 1× ours is better (more tasks/s, or less time).\n\n\
              ## Raw limits\n\n{limits}\n\
-             ## Targets\n\n{targets}",
+             ## Targets\n\n{targets}{failures}",
             date = self.date,
             mode = self.plan.mode,
             commit = self.commit,
@@ -281,6 +283,11 @@ impl Results {
             table = self.table(),
             limits = self.limits_table(),
             targets = self.targets(),
+            failures = if self.failures.is_empty() {
+                String::new()
+            } else {
+                format!("\n## Failures\n\n{}\n", self.failures.iter().map(|f| format!("- {f}\n")).collect::<String>())
+            },
         )
     }
 
@@ -377,7 +384,7 @@ mod tests {
             sample("limits", "mongodb", 1, &[("inserts_per_s", 50_000.0)]),
             sample("limits", "rabbitmq", 1, &[("round_trip_per_s", 4_000.0)]),
         ];
-        let r = Results::new("d".into(), "c".into(), Plan::tiny(), samples);
+        let r = Results::new("d".into(), "c".into(), Plan::tiny(), samples, vec![]);
         assert_eq!(r.medians["distributed"]["W2"]["tasks_per_s"], 1000.0);
         assert_eq!(r.versus_celery["distributed"]["W2 tasks_per_s"], 4.0, "more is better: ours / Celery");
         assert_eq!(r.versus_celery["distributed"]["W3 p50_ms"], 0.5, "less is better: Celery / ours");

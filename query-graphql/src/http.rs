@@ -142,6 +142,19 @@ impl Service {
     /// Serves until `shutdown`, then drains open requests.
     pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
         info!(addr = %listener.local_addr()?, "gateway listening");
-        axum::serve(listener, self.router).with_graceful_shutdown(shutdown.cancelled_owned()).await
+        axum::serve(without_nagle(listener), self.router).with_graceful_shutdown(shutdown.cancelled_owned()).await
     }
+}
+
+/// The listener with `TCP_NODELAY` on every accepted connection. With Nagle's algorithm on, a small
+/// write that follows another one (a WebSocket message after the last, a response after its
+/// headers) waits for the peer's delayed ACK, up to 40 ms: a subscriber saw each event that late.
+pub fn without_nagle(listener: TcpListener) -> axum::serve::TapIo<TcpListener, fn(&mut tokio::net::TcpStream)> {
+    use axum::serve::ListenerExt as _;
+    fn nodelay(tcp: &mut tokio::net::TcpStream) {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY on a connection; serving it anyway");
+        }
+    }
+    listener.tap_io(nodelay as fn(&mut tokio::net::TcpStream))
 }

@@ -69,11 +69,17 @@ async fn run_after_submit(
     name: Option<String>,
 ) -> async_graphql::Result<GraphRun> {
     let store = &state(ctx).store;
-    for _ in 0..100 {
+    // The projector usually catches up within a millisecond or two: look again soon, then less
+    // often (1, 2, 4, 8, then every 10 ms), for about a second in all.
+    let mut waited = Duration::ZERO;
+    let mut pause = Duration::from_millis(1);
+    while waited < Duration::from_secs(1) {
         if let Some(view) = store.graph(id).await.map_err(unavailable)? {
             return Ok(view.into());
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(pause).await;
+        waited += pause;
+        pause = (pause * 2).min(Duration::from_millis(10));
     }
     Ok(GraphRun {
         id: ID(id.to_string()),
