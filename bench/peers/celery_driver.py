@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from celery import Celery, chain, chord, group
 
@@ -112,20 +113,24 @@ def wait_all_succeeded(ids, timeout):
         time.sleep(0.01)
 
 
+def submit_concurrently(requests, clients, send):
+    """Calls send() `requests` times from `clients` threads; returns each call's latency (seconds).
+    Celery's apply_async takes a producer from the app's pool, so threads do not share a channel."""
+    def timed(_):
+        t = time.perf_counter()
+        send()
+        return time.perf_counter() - t
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        return list(pool.map(timed, range(requests)))
+
+
 def w1(args, payload):
-    single = []
     started = time.perf_counter()
-    for _ in range(args.n):
-        t = time.perf_counter()
-        noop.apply_async((payload,))
-        single.append(time.perf_counter() - t)
+    single = submit_concurrently(args.n, args.clients, lambda: noop.apply_async((payload,)))
     single_s = time.perf_counter() - started
-    batched = []
     started = time.perf_counter()
-    for _ in range(args.n // args.batch):
-        t = time.perf_counter()
-        group(noop.s(payload) for _ in range(args.batch)).apply_async()
-        batched.append(time.perf_counter() - t)
+    batch = lambda: group(noop.s(payload) for _ in range(args.batch)).apply_async()
+    batched = submit_concurrently(args.n // args.batch, args.clients, batch)
     batched_s = time.perf_counter() - started
     return {"single_seconds": single_s, "single_latencies": single,
             "batched_seconds": batched_s, "batched_latencies": batched, "batch": args.batch}
@@ -175,6 +180,7 @@ def main():
     p.add_argument("--workload", required=True, choices=["W1", "W2", "W3", "W4", "W5"])
     p.add_argument("--n", type=int, required=True, help="tasks (W1-W3), chain length (W4), fan-out width (W5)")
     p.add_argument("--batch", type=int, default=100, help="W1: tasks per batched request")
+    p.add_argument("--clients", type=int, default=8, help="W1: threads submitting at once")
     p.add_argument("--reps", type=int, default=20, help="W5: fan-out/fan-in runs")
     p.add_argument("--slots", type=int, default=16, help="prefork processes")
     p.add_argument("--payload-bytes", type=int, default=100)

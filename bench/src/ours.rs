@@ -84,27 +84,37 @@ impl Ours {
         run["id"].as_str().map(str::to_string).context("the submission returned no graph id")
     }
 
-    /// W1: submissions one task per request, then in batches; afterwards waits until the
-    /// deployment has run them all, so the next workload starts on an idle deployment.
+    /// W1: submissions one task per request, then in batches, from `w1_clients` clients at once;
+    /// afterwards waits until the deployment has run them all, so the next workload starts on an
+    /// idle deployment.
     pub async fn w1(&self, plan: &Plan) -> anyhow::Result<Figures> {
-        let mut single = Vec::with_capacity(plan.w1_tasks);
         let started = Instant::now();
-        for _ in 0..plan.w1_tasks {
-            let t = Instant::now();
-            self.submit(graphs::independent(1, &self.payload, None)).await?;
-            single.push(t.elapsed().as_secs_f64());
-        }
+        let single = self.submit_concurrently(plan.w1_tasks, 1, plan.w1_clients).await?;
         let single_s = started.elapsed().as_secs_f64();
-        let mut batched = Vec::new();
         let started = Instant::now();
-        for _ in 0..plan.w1_tasks / plan.w1_batch {
-            let t = Instant::now();
-            self.submit(graphs::independent(plan.w1_batch, &self.payload, None)).await?;
-            batched.push(t.elapsed().as_secs_f64());
-        }
+        let batched = self.submit_concurrently(plan.w1_tasks / plan.w1_batch, plan.w1_batch, plan.w1_clients).await?;
         let batched_s = started.elapsed().as_secs_f64();
         self.wait_idle().await?;
         Ok(w1_figures(plan, &single, single_s, &batched, batched_s))
+    }
+
+    /// Submits `requests` graphs of `size` tasks from `clients` concurrent clients; returns each
+    /// request's latency in seconds.
+    async fn submit_concurrently(&self, requests: usize, size: usize, clients: usize) -> anyhow::Result<Vec<f64>> {
+        use futures::StreamExt as _;
+        let input = graphs::independent(size, &self.payload, None);
+        let latencies = futures::stream::iter(0..requests)
+            .map(|_| {
+                let input = input.clone();
+                async move {
+                    let t = Instant::now();
+                    self.submit(input).await.map(|_| t.elapsed().as_secs_f64())
+                }
+            })
+            .buffer_unordered(clients.max(1))
+            .collect::<Vec<_>>()
+            .await;
+        latencies.into_iter().collect()
     }
 
     /// Waits until no run is RUNNING.

@@ -69,6 +69,7 @@ impl Celery {
             .arg(&self.driver)
             .args(["--workload", workload, "--n", &n.to_string()])
             .args(["--batch", &plan.w1_batch.to_string(), "--reps", &plan.w5_runs.to_string()])
+            .args(["--clients", &plan.w1_clients.to_string()])
             .args(["--slots", &plan.slots.to_string(), "--payload-bytes", &plan.payload_bytes.to_string()])
             .env("BENCH_CELERY_BROKER", &self.broker)
             .env("BENCH_CELERY_BACKEND", &self.backend)

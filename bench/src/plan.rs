@@ -20,6 +20,9 @@ pub struct Plan {
     pub w1_tasks: usize,
     /// W1: tasks per batched request.
     pub w1_batch: usize,
+    /// W1: clients submitting at the same time, each waiting for its answer before the next
+    /// request (the same for every system).
+    pub w1_clients: usize,
     /// W2: tasks enqueued with the workers stopped, then drained.
     pub w2_tasks: usize,
     /// W3: single tasks in sequence.
@@ -54,6 +57,7 @@ impl Plan {
             payload_bytes: 100,
             w1_tasks: 10_000,
             w1_batch: 100,
+            w1_clients: 8,
             w2_tasks: 10_000,
             w3_tasks: 1_000,
             w4_chain: 100,
