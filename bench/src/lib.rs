@@ -125,8 +125,11 @@ async fn round_limits(plan: &Plan, opts: &Options, rep: usize, round: &mut Round
 
 /// Runs the whole plan: a smaller warm-up round (not kept) if asked, then the repetitions, each
 /// going through ours-embedded, ours-distributed, Celery and the raw limits in turn. A workload
-/// that fails is listed in the results' `failures` and the run goes on.
-pub async fn run(opts: &Options) -> anyhow::Result<Results> {
+/// that fails is listed in the results' `failures` and the run goes on. `after_each` sees the
+/// results so far after every repetition (so a run cut short still leaves its figures).
+pub async fn run(opts: &Options, mut after_each: impl FnMut(&Results)) -> anyhow::Result<Results> {
+    let date = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let commit = commit();
     std::fs::create_dir_all(&opts.work_dir)?;
     let celery = Celery::new(opts.python.clone(), &ours::services(), &opts.work_dir.join("celery-worker.log"));
     let first = if opts.plan.warmup { 0 } else { 1 };
@@ -144,10 +147,16 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
             for (system, workload, figures) in round.measured {
                 samples.push(Sample { system: system.into(), workload, rep, figures });
             }
+            after_each(&Results::new(
+                date.clone(),
+                commit.clone(),
+                opts.plan.clone(),
+                samples.clone(),
+                failures.clone(),
+            ));
         }
     }
-    let date = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    Ok(Results::new(date, commit(), opts.plan.clone(), samples, failures))
+    Ok(Results::new(date, commit, opts.plan.clone(), samples, failures))
 }
 
 fn commit() -> String {

@@ -37,14 +37,16 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
         Plan::full()
     };
     let opts = Options { plan, work_dir: args.work_dir, python: args.python };
-    let results = run(&opts).await?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    let stem = format!("{}-{}", &results.date[..10], results.plan.mode);
-    let svg = format!("{stem}.svg");
-    std::fs::write(args.out.join(format!("{stem}.json")), serde_json::to_string_pretty(&results)?)?;
-    std::fs::write(args.out.join(&svg), results.svg())?;
-    let markdown = results.markdown(&svg);
-    std::fs::write(args.out.join(format!("{stem}.md")), &markdown)?;
+    let out = args.out.clone();
+    // The report is rewritten after every repetition: a run stopped by its time bound keeps what it measured.
+    let results = run(&opts, |so_far| {
+        if let Err(e) = write(&out, so_far) {
+            eprintln!("aurora-bench: could not write the results so far: {e:#}");
+        }
+    })
+    .await?;
+    let (stem, markdown) = write(&args.out, &results)?;
     println!("{markdown}");
     println!("written: {}/{stem}.{{json,md,svg}}", args.out.display());
     anyhow::ensure!(
@@ -53,6 +55,17 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
         results.failures.len()
     );
     Ok(())
+}
+
+/// Writes `<out>/<date>-<mode>.{json,svg,md}`; returns the stem and the Markdown.
+fn write(out: &std::path::Path, results: &aurora_bench::report::Results) -> anyhow::Result<(String, String)> {
+    let stem = format!("{}-{}", &results.date[..10], results.plan.mode);
+    let svg = format!("{stem}.svg");
+    std::fs::write(out.join(format!("{stem}.json")), serde_json::to_string_pretty(results)?)?;
+    std::fs::write(out.join(&svg), results.svg())?;
+    let markdown = results.markdown(&svg);
+    std::fs::write(out.join(format!("{stem}.md")), &markdown)?;
+    Ok((stem, markdown))
 }
 
 fn main() -> ExitCode {

@@ -276,7 +276,10 @@ impl Results {
             mem = m.memory_gib,
             kernel = m.kernel,
             mongo = m.mongodb_server,
-            reps = self.plan.reps,
+            reps = match self.samples.iter().map(|s| s.rep).max().unwrap_or(0) {
+                done if done < self.plan.reps => format!("{done} (of {} planned)", self.plan.reps),
+                done => done.to_string(),
+            },
             warm = if self.plan.warmup { " after a warm-up" } else { "" },
             slots = self.plan.slots,
             payload = self.plan.payload_bytes,

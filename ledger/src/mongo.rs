@@ -252,13 +252,13 @@ async fn writer_loop(client: Client, colls: Collections, mut rx: mpsc::Unbounded
         }
         let mut results: Vec<Option<Result<Vec<Event>, Error>>> = vec![None; group.len()];
         let timer = crate::metrics::COMMIT_SECONDS.start_timer();
-        let mut attempt = 0;
+        let (started, mut attempt) = (std::time::Instant::now(), 0u32);
         loop {
             attempt += 1;
             match bounded("a MongoDB transaction", commit_group(&client, &colls, &group, &mut results)).await {
                 Ok(()) => break,
-                Err(e) if attempt < 50 && e.transient => {
-                    tokio::time::sleep(Duration::from_millis(2 * attempt.min(20))).await;
+                Err(e) if e.transient && started.elapsed() < TRANSIENT_RETRY_FOR => {
+                    tokio::time::sleep(backoff(attempt)).await;
                 }
                 Err(e) => {
                     for r in results.iter_mut().filter(|r| r.is_none()) {
@@ -280,6 +280,19 @@ async fn writer_loop(client: Client, colls: Collections, mut rx: mpsc::Unbounded
             let _ = reply.send(result.unwrap_or_else(|| Err(unavailable("the append was not attempted"))));
         }
     }
+}
+
+/// How long a group keeps retrying transient failures (write conflicts on the position counter
+/// with other processes' transactions, an unknown commit result) before its appends fail.
+const TRANSIENT_RETRY_FOR: Duration = Duration::from_secs(10);
+
+/// A random pause of 1 ms up to 2^attempt ms (at most 64 ms): writers that conflicted must not
+/// retry in step, or they conflict again (seen: 50 fixed-delay retries exhausted while 8 clients
+/// submitted and 2 workers and a projector appended at once).
+fn backoff(attempt: u32) -> Duration {
+    let cap = 1u64 << attempt.min(6);
+    let random = uuid::Uuid::new_v4().as_u128() as u64;
+    Duration::from_millis(1 + random % cap)
 }
 
 struct CommitError {
