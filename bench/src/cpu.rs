@@ -32,8 +32,13 @@ fn all_processes() -> HashMap<u32, Proc> {
         .collect()
 }
 
-/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux when it cannot be asked).
+/// Clock ticks per second (`getconf CLK_TCK`, asked once; 100 on Linux when it cannot be asked).
 pub fn ticks_per_second() -> u64 {
+    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(ask_ticks_per_second)
+}
+
+fn ask_ticks_per_second() -> u64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
         .output()

@@ -12,6 +12,7 @@ pub mod report;
 pub mod stats;
 
 use aurora_e2e::Deployment;
+use aurora_e2e::cluster::Services;
 use peer::Celery;
 use plan::Plan;
 use report::{Results, Sample};
@@ -113,7 +114,7 @@ async fn round_celery(celery: &Celery, plan: &Plan, rep: usize, round: &mut Roun
 }
 
 async fn round_limits(plan: &Plan, opts: &Options, rep: usize, round: &mut Round) {
-    let services = ours::services();
+    let services = Services::from_env();
     let n = plan.limit_messages;
     let t = Instant::now();
     round.record(rep, "limits", "rabbitmq", t, limits::rabbitmq(&services.amqp, n).await);
@@ -129,9 +130,9 @@ async fn round_limits(plan: &Plan, opts: &Options, rep: usize, round: &mut Round
 /// results so far after every repetition (so a run cut short still leaves its figures).
 pub async fn run(opts: &Options, mut after_each: impl FnMut(&Results)) -> anyhow::Result<Results> {
     let date = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let commit = commit();
+    let (commit, machine) = (commit(), report::Machine::this());
     std::fs::create_dir_all(&opts.work_dir)?;
-    let celery = Celery::new(opts.python.clone(), &ours::services(), &opts.work_dir.join("celery-worker.log"));
+    let celery = Celery::new(opts.python.clone(), &Services::from_env(), &opts.work_dir.join("celery-worker.log"));
     let first = if opts.plan.warmup { 0 } else { 1 };
     let (mut samples, mut failures) = (Vec::new(), Vec::new());
     let warmup = opts.plan.warmup_round();
@@ -150,13 +151,14 @@ pub async fn run(opts: &Options, mut after_each: impl FnMut(&Results)) -> anyhow
             after_each(&Results::new(
                 date.clone(),
                 commit.clone(),
+                machine.clone(),
                 opts.plan.clone(),
                 samples.clone(),
                 failures.clone(),
             ));
         }
     }
-    Ok(Results::new(date, commit, opts.plan.clone(), samples, failures))
+    Ok(Results::new(date, commit, machine, opts.plan.clone(), samples, failures))
 }
 
 fn commit() -> String {

@@ -8,7 +8,7 @@ use crate::plan::Plan;
 use crate::stats::{ms, quantile};
 use anyhow::{Context as _, bail};
 use aurora::client::Client;
-use aurora_e2e::cluster::{Layout, Services};
+use aurora_e2e::cluster::Layout;
 use aurora_e2e::{Deployment, Server};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -394,9 +394,4 @@ pub fn w5_figures(lat: &[f64], join_runs: &[usize]) -> Figures {
         ("joins_not_exactly_once".into(), join_runs.iter().filter(|r| **r != 1).count() as f64),
         ("join_exactly_once".into(), if once { 1.0 } else { 0.0 }),
     ])
-}
-
-/// The shared services, as `scripts/bench` and `scripts/test` export them.
-pub fn services() -> Services {
-    Services::from_env()
 }

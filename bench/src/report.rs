@@ -126,7 +126,14 @@ fn get(m: &BTreeMap<String, BTreeMap<String, Figures>>, system: &str, workload: 
 
 impl Results {
     /// Summarises `samples`.
-    pub fn new(date: String, commit: String, plan: Plan, samples: Vec<Sample>, failures: Vec<String>) -> Self {
+    pub fn new(
+        date: String,
+        commit: String,
+        machine: Machine,
+        plan: Plan,
+        samples: Vec<Sample>,
+        failures: Vec<String>,
+    ) -> Self {
         let medians = medians(&samples);
         let mut versus_celery: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
         for system in ["embedded", "distributed"] {
@@ -159,7 +166,6 @@ impl Results {
                 w2_fraction_of_limit.insert(system.to_string(), tps / allowed);
             }
         }
-        let machine = Machine::this();
         Self { date, commit, machine, plan, samples, medians, versus_celery, w2_fraction_of_limit, failures }
     }
 
@@ -387,7 +393,7 @@ mod tests {
             sample("limits", "mongodb", 1, &[("inserts_per_s", 50_000.0)]),
             sample("limits", "rabbitmq", 1, &[("round_trip_per_s", 4_000.0)]),
         ];
-        let r = Results::new("d".into(), "c".into(), Plan::tiny(), samples, vec![]);
+        let r = Results::new("d".into(), "c".into(), Machine::this(), Plan::tiny(), samples, vec![]);
         assert_eq!(r.medians["distributed"]["W2"]["tasks_per_s"], 1000.0);
         assert_eq!(r.versus_celery["distributed"]["W2 tasks_per_s"], 4.0, "more is better: ours / Celery");
         assert_eq!(r.versus_celery["distributed"]["W3 p50_ms"], 0.5, "less is better: Celery / ours");

@@ -497,6 +497,22 @@ impl Ledger for MongoLedger {
     }
 }
 
+#[cfg(test)]
+mod backoff_tests {
+    #[test]
+    fn backoff_is_random_between_one_ms_and_a_growing_cap_of_at_most_64_ms() {
+        for attempt in 1..=10u32 {
+            let cap = 1u128 << attempt.min(6);
+            let pauses: Vec<u128> = (0..200).map(|_| super::backoff(attempt).as_millis()).collect();
+            assert!(pauses.iter().all(|p| (1..=cap).contains(p)), "attempt {attempt}: {pauses:?}");
+            if attempt >= 3 {
+                let first = pauses[0];
+                assert!(pauses.iter().any(|p| *p != first), "attempt {attempt}: every pause was {first} ms");
+            }
+        }
+    }
+}
+
 #[cfg(all(test, feature = "service-tests"))]
 mod tests {
     use super::*;
