@@ -9,6 +9,7 @@ pub mod ours;
 pub mod peer;
 pub mod plan;
 pub mod report;
+pub mod selection;
 pub mod stats;
 
 use aurora_e2e::Deployment;
@@ -16,6 +17,7 @@ use aurora_e2e::cluster::Services;
 use peer::Celery;
 use plan::Plan;
 use report::{Results, Sample};
+use selection::Selection;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -32,6 +34,8 @@ pub struct Options {
     pub work_dir: PathBuf,
     /// The Python of a virtual environment with Celery (`bench/peers/requirements.txt`).
     pub python: PathBuf,
+    /// The systems and workloads measured.
+    pub only: Selection,
 }
 
 fn progress(rep: usize, what: &str, started: Instant) {
@@ -84,30 +88,36 @@ async fn round_ours(
     };
     let dir = opts.work_dir.join(format!("{system}-{rep}"));
     std::fs::create_dir_all(&dir)?;
-    let ours = ours::Ours::start(kind, &dir.join("main"), plan).await;
-    for w in ["W1", "W3", "W4", "W5", "W6", "W7"] {
-        let t = Instant::now();
-        let figures = match w {
-            "W1" => ours.w1(plan).await,
-            "W3" => ours.w3(plan).await,
-            "W4" => ours.w4(plan).await,
-            "W5" => ours.w5(plan).await,
-            "W6" => ours.w6(plan).await,
-            _ => ours.w7(plan).await,
-        };
-        round.record(rep, system, w, t, figures);
+    // W2 needs a deployment of its own (its workers start stopped); the rest share one.
+    let shared = ["W1", "W3", "W4", "W5", "W6", "W7"];
+    if opts.only.wants_any(system, &shared) {
+        let ours = ours::Ours::start(kind, &dir.join("main"), plan).await;
+        for w in shared.into_iter().filter(|w| opts.only.wants(system, w)) {
+            let t = Instant::now();
+            let figures = match w {
+                "W1" => ours.w1(plan).await,
+                "W3" => ours.w3(plan).await,
+                "W4" => ours.w4(plan).await,
+                "W5" => ours.w5(plan).await,
+                "W6" => ours.w6(plan).await,
+                _ => ours.w7(plan).await,
+            };
+            round.record(rep, system, w, t, figures);
+        }
+        ours.stop()?;
     }
-    ours.stop()?;
-    let t = Instant::now();
-    round.record(rep, system, "W2", t, ours::w2(kind, &dir.join("w2"), plan).await);
+    if opts.only.wants(system, "W2") {
+        let t = Instant::now();
+        round.record(rep, system, "W2", t, ours::w2(kind, &dir.join("w2"), plan).await);
+    }
     if round.failures.is_empty() {
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
 }
 
-async fn round_celery(celery: &Celery, plan: &Plan, rep: usize, round: &mut Round) {
-    for w in ["W1", "W2", "W3", "W4", "W5"] {
+async fn round_celery(celery: &Celery, plan: &Plan, only: &Selection, rep: usize, round: &mut Round) {
+    for w in ["W1", "W2", "W3", "W4", "W5"].into_iter().filter(|w| only.wants("celery", w)) {
         let t = Instant::now();
         round.record(rep, "celery", w, t, celery.run(w, plan).await);
     }
@@ -116,12 +126,19 @@ async fn round_celery(celery: &Celery, plan: &Plan, rep: usize, round: &mut Roun
 async fn round_limits(plan: &Plan, opts: &Options, rep: usize, round: &mut Round) {
     let services = Services::from_env();
     let n = plan.limit_messages;
-    let t = Instant::now();
-    round.record(rep, "limits", "rabbitmq", t, limits::rabbitmq(&services.amqp, n).await);
-    let t = Instant::now();
-    round.record(rep, "limits", "mongodb", t, limits::mongodb(&services.mongo, n).await);
-    let t = Instant::now();
-    round.record(rep, "limits", "sqlite", t, limits::sqlite(&opts.work_dir, n));
+    let wants = |part: &str| opts.only.wants("limits", part);
+    if wants("rabbitmq") {
+        let t = Instant::now();
+        round.record(rep, "limits", "rabbitmq", t, limits::rabbitmq(&services.amqp, n).await);
+    }
+    if wants("mongodb") {
+        let t = Instant::now();
+        round.record(rep, "limits", "mongodb", t, limits::mongodb(&services.mongo, n).await);
+    }
+    if wants("sqlite") {
+        let t = Instant::now();
+        round.record(rep, "limits", "sqlite", t, limits::sqlite(&opts.work_dir, n));
+    }
 }
 
 /// Runs the whole plan: a smaller warm-up round (not kept) if asked, then the repetitions, each
@@ -141,7 +158,7 @@ pub async fn run(opts: &Options, mut after_each: impl FnMut(&Results)) -> anyhow
         let mut round = Round::default();
         round_ours(Deployment::Embedded, plan, opts, rep, &mut round).await?;
         round_ours(Deployment::Distributed, plan, opts, rep, &mut round).await?;
-        round_celery(&celery, plan, rep, &mut round).await;
+        round_celery(&celery, plan, &opts.only, rep, &mut round).await;
         round_limits(plan, opts, rep, &mut round).await;
         failures.extend(round.failures);
         if rep > 0 {
@@ -153,12 +170,13 @@ pub async fn run(opts: &Options, mut after_each: impl FnMut(&Results)) -> anyhow
                 commit.clone(),
                 machine.clone(),
                 opts.plan.clone(),
+                opts.only.clone(),
                 samples.clone(),
                 failures.clone(),
             ));
         }
     }
-    Ok(Results::new(date, commit, machine, opts.plan.clone(), samples, failures))
+    Ok(Results::new(date, commit, machine, opts.plan.clone(), opts.only.clone(), samples, failures))
 }
 
 fn commit() -> String {

@@ -3,6 +3,7 @@
 
 use anyhow::Context as _;
 use aurora_bench::plan::Plan;
+use aurora_bench::selection::Selection;
 use aurora_bench::{Options, run};
 use clap::Parser;
 use std::path::PathBuf;
@@ -26,6 +27,12 @@ struct Args {
     /// Python of a virtual environment with Celery installed.
     #[arg(long, env = "AURORA_BENCH_PYTHON")]
     python: PathBuf,
+    /// Only these systems (comma-separated: embedded, distributed, celery, limits); all by default.
+    #[arg(long, value_delimiter = ',')]
+    systems: Vec<String>,
+    /// Only these workloads (comma-separated: W1…W7, rabbitmq, mongodb, sqlite); all by default.
+    #[arg(long, value_delimiter = ',')]
+    workloads: Vec<String>,
 }
 
 async fn main_inner(args: Args) -> anyhow::Result<()> {
@@ -36,7 +43,8 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
     } else {
         Plan::full()
     };
-    let opts = Options { plan, work_dir: args.work_dir, python: args.python };
+    let only = Selection::new(args.systems, args.workloads)?;
+    let opts = Options { plan, work_dir: args.work_dir, python: args.python, only };
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let out = args.out.clone();
     // The report is rewritten after every repetition: a run stopped by its time bound keeps what it measured.
@@ -57,9 +65,12 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes `<out>/<date>-<mode>.{json,svg,md}`; returns the stem and the Markdown.
+/// Writes `<out>/<date>-<mode>[-<selection>].{json,svg,md}`; returns the stem and the Markdown.
 fn write(out: &std::path::Path, results: &aurora_bench::report::Results) -> anyhow::Result<(String, String)> {
-    let stem = format!("{}-{}", &results.date[..10], results.plan.mode);
+    let mut stem = format!("{}-{}", &results.date[..10], results.plan.mode);
+    if !results.selection.is_everything() {
+        stem = format!("{stem}-{}", results.selection.tag());
+    }
     let svg = format!("{stem}.svg");
     std::fs::write(out.join(format!("{stem}.json")), serde_json::to_string_pretty(results)?)?;
     std::fs::write(out.join(&svg), results.svg())?;

@@ -3,6 +3,7 @@
 
 use crate::Figures;
 use crate::plan::Plan;
+use crate::selection::Selection;
 use crate::stats::median;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -81,6 +82,8 @@ pub struct Results {
     pub machine: Machine,
     /// How big.
     pub plan: Plan,
+    /// What of it was measured (empty lists: everything).
+    pub selection: Selection,
     /// Every measured sample (the warm-up's are not kept).
     pub samples: Vec<Sample>,
     /// Medians: system → workload → figure → value.
@@ -131,6 +134,7 @@ impl Results {
         commit: String,
         machine: Machine,
         plan: Plan,
+        selection: Selection,
         samples: Vec<Sample>,
         failures: Vec<String>,
     ) -> Self {
@@ -166,7 +170,7 @@ impl Results {
                 w2_fraction_of_limit.insert(system.to_string(), tps / allowed);
             }
         }
-        Self { date, commit, machine, plan, samples, medians, versus_celery, w2_fraction_of_limit, failures }
+        Self { date, commit, machine, plan, selection, samples, medians, versus_celery, w2_fraction_of_limit, failures }
     }
 
     fn cell(&self, system: &str, workload: &str, figure: &str) -> String {
@@ -266,7 +270,7 @@ impl Results {
     pub fn markdown(&self, chart_file: &str) -> String {
         let m = &self.machine;
         format!(
-            "# Aurora benchmark, {date} ({mode})\n\n\
+            "# Aurora benchmark, {date} ({mode}{only})\n\n\
              Commit `{commit}` on {cpus} CPUs ({model}), {mem} GiB, Linux {kernel}; MongoDB server: {mongo}.\n\
              Medians of {reps} interleaved repetitions{warm}. Slots: {slots} for every system. Payload: {payload} bytes in, 16 bytes out.\n\n\
              ![ours relative to Celery]({chart_file})\n\n\
@@ -276,6 +280,11 @@ impl Results {
              ## Targets\n\n{targets}{failures}",
             date = self.date,
             mode = self.plan.mode,
+            only = if self.selection.is_everything() {
+                String::new()
+            } else {
+                format!(", only systems {:?} and workloads {:?}", self.selection.systems, self.selection.workloads)
+            },
             commit = self.commit,
             cpus = m.cpus,
             model = m.cpu_model,
@@ -393,7 +402,8 @@ mod tests {
             sample("limits", "mongodb", 1, &[("inserts_per_s", 50_000.0)]),
             sample("limits", "rabbitmq", 1, &[("round_trip_per_s", 4_000.0)]),
         ];
-        let r = Results::new("d".into(), "c".into(), Machine::this(), Plan::tiny(), samples, vec![]);
+        let r =
+            Results::new("d".into(), "c".into(), Machine::this(), Plan::tiny(), Selection::default(), samples, vec![]);
         assert_eq!(r.medians["distributed"]["W2"]["tasks_per_s"], 1000.0);
         assert_eq!(r.versus_celery["distributed"]["W2 tasks_per_s"], 4.0, "more is better: ours / Celery");
         assert_eq!(r.versus_celery["distributed"]["W3 p50_ms"], 0.5, "less is better: Celery / ours");

@@ -277,28 +277,32 @@ async fn partitioned_projectors_share_the_graphs_and_take_over_each_others_parti
         assert!(Instant::now() < deadline, "both projector processes should lead a partition");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let run_batch = |n: usize| {
+    // Graph ids are random, so a fixed number of runs can miss a partition (12 runs miss one about
+    // 2 % of the time): submit until every partition has at least 4 runs, then wait for them all.
+    let run_batch = || {
         let gw = gw.clone();
         async move {
+            let mut per_partition = [0usize; 3];
             let mut ids = Vec::new();
-            for _ in 0..n {
-                ids.push(gw.submit(example("seed-readme.json")).await.unwrap()["id"].as_str().unwrap().to_string());
+            while per_partition.iter().any(|&n| n < 4) {
+                assert!(ids.len() < 100, "100 random graph ids should cover 3 partitions: {per_partition:?}");
+                let id = gw.submit(example("seed-readme.json")).await.unwrap()["id"].as_str().unwrap().to_string();
+                per_partition[id.parse::<aurora_schemas::GraphId>().unwrap().partition(3) as usize] += 1;
+                ids.push(id);
             }
-            let mut partitions = std::collections::BTreeSet::new();
             for id in &ids {
                 let g = wait_terminal(&gw, id).await;
                 assert_eq!(g["state"], "SUCCESS", "{g:#}");
                 assert_invariants(&g);
-                partitions.insert(id.parse::<aurora_schemas::GraphId>().unwrap().partition(3));
             }
-            partitions
+            ids.len()
         }
     };
-    let covered = run_batch(12).await;
-    assert_eq!(covered.len(), 3, "twelve graphs landed in every partition: {covered:?}");
+    let runs = run_batch().await;
+    eprintln!("{runs} runs, each partition's finished");
     c.process("projector0").kill();
-    let covered = run_batch(12).await;
-    assert_eq!(covered.len(), 3, "after the kill, every partition is served again: {covered:?}");
+    let runs = run_batch().await;
+    eprintln!("after the kill: {runs} runs, each partition's finished");
 }
 
 /// SIGTERM is graceful: a worker stops taking deliveries, finishes the attempt it holds within
