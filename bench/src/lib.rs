@@ -30,12 +30,14 @@ pub type Figures = BTreeMap<String, f64>;
 pub struct Options {
     /// Sizes and repetitions.
     pub plan: Plan,
-    /// Scratch space for deployments and logs (removed per round when it went well).
+    /// Scratch space for deployments and logs (removed per round when it went well, unless `keep`).
     pub work_dir: PathBuf,
     /// The Python of a virtual environment with Celery (`bench/peers/requirements.txt`).
     pub python: PathBuf,
     /// The systems and workloads measured.
     pub only: Selection,
+    /// Keep every deployment's data and logs in `work_dir` (to read what happened), not only failed ones.
+    pub keep: bool,
 }
 
 fn progress(rep: usize, what: &str, started: Instant) {
@@ -86,7 +88,14 @@ async fn round_ours(
         Deployment::Embedded => "embedded",
         Deployment::Distributed => "distributed",
     };
+    if !opts.only.wants_system(system) {
+        return Ok(());
+    }
     let dir = opts.work_dir.join(format!("{system}-{rep}"));
+    // A kept or failed earlier run's data must not be measured again.
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
     std::fs::create_dir_all(&dir)?;
     // W2 needs a deployment of its own (its workers start stopped); the rest share one.
     let shared = ["W1", "W3", "W4", "W5", "W6", "W7"];
@@ -110,7 +119,7 @@ async fn round_ours(
         let t = Instant::now();
         round.record(rep, system, "W2", t, ours::w2(kind, &dir.join("w2"), plan).await);
     }
-    if round.failures.is_empty() {
+    if round.failures.is_empty() && !opts.keep {
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())

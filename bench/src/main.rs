@@ -33,6 +33,9 @@ struct Args {
     /// Only these workloads (comma-separated: W1…W7, rabbitmq, mongodb, sqlite); all by default.
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<String>,
+    /// Keep every deployment's data directory and logs under --work-dir (by default only a failed round's).
+    #[arg(long)]
+    keep: bool,
 }
 
 async fn main_inner(args: Args) -> anyhow::Result<()> {
@@ -44,7 +47,7 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
         Plan::full()
     };
     let only = Selection::new(args.systems, args.workloads)?;
-    let opts = Options { plan, work_dir: args.work_dir, python: args.python, only };
+    let opts = Options { plan, work_dir: args.work_dir, python: args.python, only, keep: args.keep };
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let out = args.out.clone();
     // The report is rewritten after every repetition: a run stopped by its time bound keeps what it measured.

@@ -56,6 +56,11 @@ impl Selection {
         workloads.iter().any(|w| self.wants(system, w))
     }
 
+    /// Whether anything `system` can run is measured.
+    pub fn wants_system(&self, system: &str) -> bool {
+        CATALOGUE.iter().any(|(s, workloads)| *s == system && self.wants_any(s, workloads))
+    }
+
     /// Whether this is the whole run.
     pub fn is_everything(&self) -> bool {
         self.systems.is_empty() && self.workloads.is_empty()
@@ -89,6 +94,7 @@ mod tests {
         assert!(s.wants("embedded", "W2") && s.wants("celery", "W2"));
         assert!(!s.wants("distributed", "W2") && !s.wants("embedded", "W3") && !s.wants("limits", "sqlite"));
         assert!(s.wants_any("embedded", &["W1", "W2"]) && !s.wants_any("embedded", &["W1", "W3"]));
+        assert!(s.wants_system("celery") && !s.wants_system("distributed") && !s.wants_system("limits"));
         assert_eq!(s.tag(), "embedded-celery-W2");
     }
 

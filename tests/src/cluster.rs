@@ -218,6 +218,17 @@ impl Cluster {
         let events = self.mongo().await.collection::<mongodb::bson::Document>("events");
         events.count_documents(mongodb::bson::doc! {}).await.expect("count events") as i64
     }
+
+    /// When the first event of `event_type` was recorded (RFC 3339, UTC), if there is one.
+    pub async fn first_recorded_at(&self, event_type: &str) -> Option<String> {
+        let events = self.mongo().await.collection::<mongodb::bson::Document>("events");
+        let first = events
+            .find_one(mongodb::bson::doc! { "type": event_type })
+            .sort(mongodb::bson::doc! { "recorded_at": 1 })
+            .await
+            .expect("read the first event's time");
+        first.and_then(|d| d.get_str("recorded_at").ok().map(str::to_string))
+    }
 }
 
 fn log(dir: &Path, name: &str) -> PathBuf {

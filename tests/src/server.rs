@@ -231,4 +231,20 @@ impl Server {
             Running::Distributed(c) => c.event_count().await,
         }
     }
+
+    /// When the ledger's first event of `event_type` was recorded (RFC 3339, UTC), read from the
+    /// store directly; `None` if there is none.
+    pub async fn first_recorded_at(&self, event_type: &str) -> Option<String> {
+        match &self.running {
+            Running::Embedded { .. } => {
+                let path = self.data_dir.join("data/ledger.sqlite");
+                let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                    .expect("open ledger read-only");
+                // Times are fixed-width RFC 3339 in UTC, so the least string is the earliest.
+                conn.query_row("SELECT MIN(recorded_at) FROM events WHERE type = ?1", [event_type], |r| r.get(0))
+                    .expect("read the first event's time")
+            }
+            Running::Distributed(c) => c.first_recorded_at(event_type).await,
+        }
+    }
 }
