@@ -252,17 +252,14 @@ impl Results {
             of_ours.filter_map(|s| s.figures.get(figure).copied()).collect()
         };
         let joins = ours("W5", "joins_not_exactly_once");
-        let bad_joins: f64 = joins.iter().sum();
+        let bad_joins: usize = joins.iter().map(|v| *v as usize).sum();
         line(
-            (!joins.is_empty()).then_some(bad_joins == 0.0),
+            (!joins.is_empty()).then_some(bad_joins == 0),
             format!("W5 join exactly once, every run ({bad_joins} runs otherwise)"),
         );
         let missed = ours("W7", "events_missed");
-        let total_missed: f64 = missed.iter().sum();
-        line(
-            (!missed.is_empty()).then_some(total_missed == 0.0),
-            format!("W7 no missed events ({total_missed} missed)"),
-        );
+        let total_missed: usize = missed.iter().map(|v| *v as usize).sum();
+        line((!missed.is_empty()).then_some(total_missed == 0), format!("W7 no missed events ({total_missed} missed)"));
         out
     }
 

@@ -10,7 +10,9 @@
 //!   trip carries many tasks' events.
 //! * `data` and `meta` are stored as the JSON text they hash over, so a round trip through BSON
 //!   cannot change a number's representation and break the hash chain.
-//! * Live announcements come from one change stream per process on `events`.
+//! * Live announcements come from one change stream per process on `events`, opened when the
+//!   process first watches (a projector or gateway does; a worker, which only appends, never
+//!   makes the server feed it every insert).
 
 use crate::{AppendRequest, Committed, Error, Ledger};
 use async_trait::async_trait;
@@ -50,6 +52,9 @@ pub struct MongoLedger {
     events: Collection<Document>,
     writer: mpsc::UnboundedSender<(Vec<AppendRequest>, Reply)>,
     live: broadcast::Sender<Committed>,
+    /// Set once the change stream has been started (on the first `watch`).
+    watching: std::sync::Once,
+    runtime: tokio::runtime::Handle,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Error {
@@ -122,9 +127,9 @@ pub async fn durable_client(uri: &str) -> Result<Client, Error> {
 }
 
 impl MongoLedger {
-    /// Connects to `uri`, uses database `database`, creates the indexes, and starts the writer
-    /// and the change-stream listener. The server must be a replica set (transactions, change
-    /// streams).
+    /// Connects to `uri`, uses database `database`, creates the indexes, and starts the writer.
+    /// The server must be a replica set (transactions, change streams); the change stream is
+    /// opened by the first [`Ledger::watch`].
     pub async fn connect(uri: &str, database: &str) -> Result<Arc<Self>, Error> {
         let client = durable_client(uri).await?;
         let db = client.database(database);
@@ -142,11 +147,9 @@ impl MongoLedger {
             .map_err(unavailable)?;
         let (live, _) = broadcast::channel(1024);
         let (writer, rx) = mpsc::unbounded_channel();
-        let (watching, ready) = oneshot::channel();
-        tokio::spawn(watch_loop(events.clone(), live.downgrade(), watching));
-        ready.await.map_err(|_| unavailable("the change stream could not be opened"))??;
         tokio::spawn(writer_loop(client, Collections { events: events.clone(), counters, fences }, rx));
-        Ok(Arc::new(Self { events, writer, live }))
+        let runtime = tokio::runtime::Handle::current();
+        Ok(Arc::new(Self { events, writer, live, watching: std::sync::Once::new(), runtime }))
     }
 
     async fn find(&self, filter: Document, sort: Document, limit: Option<i64>) -> Result<Vec<Event>, Error> {
@@ -162,14 +165,10 @@ impl MongoLedger {
     }
 }
 
-/// Tails `events` and announces inserted events. Reports readiness once the stream is open, so
-/// that everything committed after `connect` returns is announced.
-async fn watch_loop(
-    events: Collection<Document>,
-    live: broadcast::WeakSender<Committed>,
-    ready: oneshot::Sender<Result<(), Error>>,
-) {
-    let mut ready = Some(ready);
+/// Tails `events` and announces inserted events. Each time the stream (re)opens it announces an
+/// empty batch, which tells listeners to re-read the store from where they are: whatever was
+/// committed between their first read and the stream being open reaches them that way.
+async fn watch_loop(events: Collection<Document>, live: broadcast::WeakSender<Committed>) {
     let mut resume = None;
     loop {
         let mut watch = events.watch().pipeline(vec![doc! { "$match": { "operationType": "insert" } }]);
@@ -178,16 +177,8 @@ async fn watch_loop(
         }
         match watch.await {
             Ok(mut stream) => {
-                match ready.take() {
-                    Some(r) => {
-                        let _ = r.send(Ok(()));
-                    }
-                    // Reopened after an interruption: tell listeners to re-read what they missed.
-                    None => {
-                        if let Some(tx) = live.upgrade() {
-                            let _ = tx.send(Arc::new(Vec::new()));
-                        }
-                    }
+                if let Some(tx) = live.upgrade() {
+                    let _ = tx.send(Arc::new(Vec::new()));
                 }
                 loop {
                     match stream.try_next().await {
@@ -215,11 +206,7 @@ async fn watch_loop(
                 }
             }
             Err(e) => {
-                if let Some(r) = ready.take() {
-                    let _ = r.send(Err(unavailable(e)));
-                    return;
-                }
-                warn!(error = %e, "could not reopen the change stream; retrying");
+                warn!(error = %e, "could not open the change stream; retrying (the server must be a replica set)");
                 // A resume token that aged out of the oplog cannot be used again: listeners
                 // re-read the store when they notice they lagged, so start from now.
                 resume = None;
@@ -493,7 +480,12 @@ impl Ledger for MongoLedger {
     }
 
     fn watch(&self) -> broadcast::Receiver<Committed> {
-        self.live.subscribe()
+        // Subscribe first: the stream's opening announcement must reach this receiver.
+        let receiver = self.live.subscribe();
+        self.watching.call_once(|| {
+            self.runtime.spawn(watch_loop(self.events.clone(), self.live.downgrade()));
+        });
+        receiver
     }
 }
 
