@@ -516,6 +516,29 @@ mod tests {
             .expect("service tests need AURORA_TEST_MONGODB_URI (scripts/test sets it)")
     }
 
+    /// The change stream opens on the first watch, possibly after a subscription read the
+    /// history, so its opening is announced with an empty batch (listeners re-read the store:
+    /// an event committed while it opened is not left to the one-second idle check); events
+    /// committed after that arrive through the stream.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_change_stream_announces_its_opening_then_carries_events() {
+        let db = format!("aurora_test_{}", uuid::Uuid::now_v7().simple());
+        let ledger = MongoLedger::connect(&uri(), &db).await.expect("MongoDB reachable");
+        let mut live = ledger.watch();
+        let opened = tokio::time::timeout(Duration::from_secs(10), live.recv()).await.expect("opened in time");
+        assert!(opened.expect("announcement").is_empty(), "the first announcement is the opening's empty batch");
+        let g = GraphId::new();
+        let event = NewEvent::task(
+            g,
+            TaskId::derive(g, "t"),
+            EventData::TaskReceived { attempt: 1, worker_id: "w".into(), takeover: false },
+            EventMeta::default(),
+        );
+        let appended = ledger.append(AppendRequest::new(0, vec![event])).await.expect("append");
+        let carried = tokio::time::timeout(Duration::from_secs(10), live.recv()).await.expect("in time");
+        assert_eq!(*carried.expect("batch"), appended);
+    }
+
     /// Two ledgers on the same database stand for two processes: their appends race on the
     /// same streams, one wins each race, and each sees the other's events in one gap-free order.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
