@@ -99,7 +99,13 @@ pub trait Ledger: Send + Sync + 'static {
     async fn read_stream(&self, stream: &StreamId, from_version: u64) -> Result<Vec<Event>, Error>;
 
     /// Every event of a graph (its graph stream and all its task streams), in position order.
-    async fn read_graph(&self, graph: GraphId) -> Result<Vec<Event>, Error>;
+    async fn read_graph(&self, graph: GraphId) -> Result<Vec<Event>, Error> {
+        self.read_graph_after(graph, 0).await
+    }
+
+    /// The events of a graph with position `> after`, in position order (a subscriber catching up
+    /// reads only what it has not delivered).
+    async fn read_graph_after(&self, graph: GraphId, after: u64) -> Result<Vec<Event>, Error>;
 
     /// Up to `limit` events with position `> after`, in position order.
     async fn read_from(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error>;

@@ -20,7 +20,7 @@ use aurora_schemas::event::EventData;
 use aurora_schemas::hash::format_time;
 use aurora_schemas::{Event, EventMeta, GraphId, StreamId, TaskId};
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
+use futures::{FutureExt, TryStreamExt};
 use mongodb::bson::{Document, doc};
 use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, IndexModel};
@@ -30,6 +30,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{error, warn};
 
 const MAX_GROUP: usize = 256;
+
+/// The most change-stream events announced as one batch.
+const ANNOUNCE_MAX: usize = 1_000;
 
 /// The longest one transaction or one read may take. The driver has no socket timeout: after a
 /// server restart an operation on a connection the server forgot can wait forever, which would
@@ -181,24 +184,40 @@ async fn watch_loop(events: Collection<Document>, live: broadcast::WeakSender<Co
                     let _ = tx.send(Arc::new(Vec::new()));
                 }
                 loop {
-                    match stream.try_next().await {
-                        Ok(Some(change)) => {
-                            resume = Some(change.id.clone());
-                            let Some(doc) = change.full_document else {
-                                continue;
-                            };
-                            let Some(tx) = live.upgrade() else { return };
-                            match from_doc(&doc) {
-                                Ok(event) => {
-                                    let _ = tx.send(Arc::new(vec![event]));
-                                }
-                                Err(e) => {
-                                    error!(error = %e, "undecodable event in the change stream")
+                    // One announcement per wait: the change that ended it and every change the
+                    // cursor already holds (one event per announcement made a busy ledger
+                    // overflow listeners, who then re-read the store).
+                    let mut changes = vec![stream.try_next().await];
+                    while changes.len() < ANNOUNCE_MAX && matches!(changes.last(), Some(Ok(Some(_)))) {
+                        match stream.try_next().now_or_never() {
+                            Some(next) => changes.push(next),
+                            None => break,
+                        }
+                    }
+                    let mut batch = Vec::with_capacity(changes.len());
+                    let mut ended = None;
+                    for change in changes {
+                        match change {
+                            Ok(Some(change)) => {
+                                resume = Some(change.id.clone());
+                                match change.full_document.as_ref().map(from_doc) {
+                                    Some(Ok(event)) => batch.push(event),
+                                    Some(Err(e)) => error!(error = %e, "undecodable event in the change stream"),
+                                    None => {}
                                 }
                             }
+                            Ok(None) => ended = Some(None),
+                            Err(e) => ended = Some(Some(e)),
                         }
-                        Ok(None) => break,
-                        Err(e) => {
+                    }
+                    let Some(tx) = live.upgrade() else { return };
+                    if !batch.is_empty() {
+                        let _ = tx.send(Arc::new(batch));
+                    }
+                    match ended {
+                        None => {}
+                        Some(None) => break,
+                        Some(Some(e)) => {
                             warn!(error = %e, "change stream interrupted; resuming");
                             break;
                         }
@@ -463,8 +482,9 @@ impl Ledger for MongoLedger {
         .await
     }
 
-    async fn read_graph(&self, graph: GraphId) -> Result<Vec<Event>, Error> {
-        self.find(doc! { "graph_id": graph.to_string() }, doc! { "position": 1 }, None).await
+    async fn read_graph_after(&self, graph: GraphId, after: u64) -> Result<Vec<Event>, Error> {
+        let filter = doc! { "graph_id": graph.to_string(), "position": { "$gt": after as i64 } };
+        self.find(filter, doc! { "position": 1 }, None).await
     }
 
     async fn read_from(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {

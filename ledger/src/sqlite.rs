@@ -319,12 +319,12 @@ impl Ledger for SqliteLedger {
         .await
     }
 
-    async fn read_graph(&self, graph: GraphId) -> Result<Vec<Event>, Error> {
+    async fn read_graph_after(&self, graph: GraphId, after: u64) -> Result<Vec<Event>, Error> {
         self.read(move |c| {
             query(
                 c,
-                &format!("SELECT {COLUMNS} FROM events WHERE graph_id = ?1 ORDER BY position"),
-                [graph.to_string()],
+                &format!("SELECT {COLUMNS} FROM events WHERE graph_id = ?1 AND position > ?2 ORDER BY position"),
+                params![graph.to_string(), after],
             )
         })
         .await
