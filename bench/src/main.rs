@@ -33,6 +33,9 @@ struct Args {
     /// Only these workloads (comma-separated: W1…W7, rabbitmq, mongodb, sqlite); all by default.
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<String>,
+    /// Measured repetitions instead of the mode's (5 full, 2 quick), e.g. 1 for a quick look.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    reps: Option<u16>,
     /// Keep every deployment's data directory and logs under --work-dir (by default only a failed round's).
     #[arg(long)]
     keep: bool,
@@ -46,6 +49,7 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
     } else {
         Plan::full()
     };
+    let plan = Plan { reps: args.reps.map_or(plan.reps, usize::from), ..plan };
     let only = Selection::new(args.systems, args.workloads)?;
     let opts = Options { plan, work_dir: args.work_dir, python: args.python, only, keep: args.keep };
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
@@ -68,11 +72,19 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes `<out>/<date>-<mode>[-<selection>].{json,svg,md}`; returns the stem and the Markdown.
+/// Writes `<out>/<date>-<mode>[-<selection>][-<n>reps].{json,svg,md}`; returns the stem and the Markdown.
 fn write(out: &std::path::Path, results: &aurora_bench::report::Results) -> anyhow::Result<(String, String)> {
     let mut stem = format!("{}-{}", &results.date[..10], results.plan.mode);
     if !results.selection.is_everything() {
         stem = format!("{stem}-{}", results.selection.tag());
+    }
+    let mode_reps = match results.plan.mode {
+        "full" => Plan::full().reps,
+        "quick" => Plan::quick().reps,
+        _ => Plan::tiny().reps,
+    };
+    if results.plan.reps != mode_reps {
+        stem = format!("{stem}-{}reps", results.plan.reps);
     }
     let svg = format!("{stem}.svg");
     std::fs::write(out.join(format!("{stem}.json")), serde_json::to_string_pretty(results)?)?;

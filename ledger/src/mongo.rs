@@ -53,6 +53,8 @@ type Reply = oneshot::Sender<Result<Vec<Event>, Error>>;
 /// The MongoDB ledger.
 pub struct MongoLedger {
     events: Collection<Document>,
+    /// The position counter, whose value is the head (see [`Ledger::head`]).
+    counters: Collection<Document>,
     writer: mpsc::UnboundedSender<(Vec<AppendRequest>, Reply)>,
     live: broadcast::Sender<Committed>,
     /// Set once the change stream has been started (on the first `watch`).
@@ -150,9 +152,10 @@ impl MongoLedger {
             .map_err(unavailable)?;
         let (live, _) = broadcast::channel(1024);
         let (writer, rx) = mpsc::unbounded_channel();
-        tokio::spawn(writer_loop(client, Collections { events: events.clone(), counters, fences }, rx));
+        let colls = Collections { events: events.clone(), counters: counters.clone(), fences };
+        tokio::spawn(writer_loop(client, colls, rx));
         let runtime = tokio::runtime::Handle::current();
-        Ok(Arc::new(Self { events, writer, live, watching: std::sync::Once::new(), runtime }))
+        Ok(Arc::new(Self { events, counters, writer, live, watching: std::sync::Once::new(), runtime }))
     }
 
     async fn find(&self, filter: Document, sort: Document, limit: Option<i64>) -> Result<Vec<Event>, Error> {
@@ -491,12 +494,15 @@ impl Ledger for MongoLedger {
         self.find(doc! { "position": { "$gt": after as i64 } }, doc! { "position": 1 }, Some(limit as i64)).await
     }
 
+    /// The counter's value: it moves in the same transaction as the events it numbers, so it is
+    /// the last committed position. (Sorting `events` by position, descending, took 77 ms on
+    /// 100,000 events on the stand-in server, and subscribers ask once an idle second each.)
     async fn head(&self) -> Result<u64, Error> {
-        let last = bounded("a MongoDB read", async {
-            self.events.find_one(doc! {}).sort(doc! { "position": -1 }).await.map_err(unavailable)
+        let counter = bounded("a MongoDB read", async {
+            self.counters.find_one(doc! { "_id": "position" }).await.map_err(unavailable)
         })
         .await?;
-        Ok(last.and_then(|d| d.get_i64("position").ok()).unwrap_or(0) as u64)
+        Ok(counter.and_then(|d| d.get_i64("value").ok()).unwrap_or(0) as u64)
     }
 
     fn watch(&self) -> broadcast::Receiver<Committed> {
