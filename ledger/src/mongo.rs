@@ -133,8 +133,9 @@ pub async fn durable_client(uri: &str) -> Result<Client, Error> {
 
 impl MongoLedger {
     /// Connects to `uri`, uses database `database`, creates the indexes, and starts the writer.
-    /// The server must be a replica set (transactions, change streams); the change stream is
-    /// opened by the first [`Ledger::watch`].
+    /// The server must be a replica set (transactions, change streams): a server that cannot open
+    /// a change stream is refused here, though the process's stream is opened by the first
+    /// [`Ledger::watch`].
     pub async fn connect(uri: &str, database: &str) -> Result<Arc<Self>, Error> {
         let client = durable_client(uri).await?;
         let db = client.database(database);
@@ -150,6 +151,12 @@ impl MongoLedger {
             .create_index(IndexModel::builder().keys(doc! { "graph_id": 1, "position": 1 }).build())
             .await
             .map_err(unavailable)?;
+        // Refuse a server without change streams (not a replica set) now, not at the first watch:
+        // open one and close it again.
+        let probe = events.watch().await.map_err(|e| {
+            unavailable(format!("the MongoDB server cannot open a change stream (it must be a replica set): {e}"))
+        })?;
+        drop(probe);
         let (live, _) = broadcast::channel(1024);
         let (writer, rx) = mpsc::unbounded_channel();
         let colls = Collections { events: events.clone(), counters: counters.clone(), fences };
