@@ -9,3 +9,10 @@ mod logging;
 pub mod node;
 mod render;
 pub mod roles;
+
+/// mimalloc, not glibc's malloc, for every program that runs Aurora (`aurora`, and the copy the
+/// benchmark harness builds): allocation and freeing were the largest CPU cost of a worker
+/// draining no-op tasks (glibc's malloc and free were about 11 % of all samples in `perf`; README
+/// "Performance").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
