@@ -304,7 +304,9 @@ pub async fn w2(kind: Deployment, dir: &Path, plan: &Plan) -> anyhow::Result<Fig
         }
     };
     meter.start(stack(kind, &server));
-    let state = wait_ended(&server.client, &id).await?;
+    // Every 10 ms, as the Celery driver polls its result backend.
+    let state = server.wait_ended(&id, RUN_TIMEOUT, Duration::from_millis(10)).await;
+    let state = state.with_context(|| format!("W2's run did not end within {RUN_TIMEOUT:?}"))?;
     let (drain_s, seen_at) = (started.elapsed().as_secs_f64(), chrono::Utc::now());
     meter.stop();
     if state != "SUCCESS" {
@@ -329,23 +331,6 @@ pub async fn w2(kind: Deployment, dir: &Path, plan: &Plan) -> anyhow::Result<Fig
         ("enqueue_s".into(), enqueue_s),
         ("drain_s".into(), drain_s),
     ]))
-}
-
-/// Polls the run's state (the graph row only, not its tasks) every 10 ms, as the Celery driver
-/// polls its result backend, until it has ended; returns the state it ended in.
-async fn wait_ended(client: &Client, id: &str) -> anyhow::Result<String> {
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    loop {
-        let g = client.query("query($id: ID!) { graph(id: $id) { state } }", json!({ "id": id })).await?;
-        match g["graph"]["state"].as_str() {
-            Some("RUNNING") | None => {}
-            Some(ended) => return Ok(ended.to_string()),
-        }
-        if Instant::now() > deadline {
-            bail!("run {id} did not end within {RUN_TIMEOUT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// Waits until every one of the run's `n` tasks is PENDING (submitted, projected, ordered).
@@ -383,6 +368,8 @@ async fn seen_success(client: &Client, id: &str, key: Option<&str>) -> anyhow::R
         };
         match event["type"].as_str() {
             Some("TaskSucceeded") if task.is_some() && event["taskId"].as_str() == task.as_deref() => return Ok(()),
+            // Every task's SUCCESS comes before the run's: reaching it first means the task was missed.
+            Some("GraphSucceeded") if task.is_some() => bail!("run {id} succeeded without task {key:?}'s SUCCESS"),
             Some("GraphSucceeded") => return Ok(()),
             Some(t @ ("GraphFailed" | "GraphCancelled")) => bail!("run {id} ended with {t}: {event}"),
             _ => {}

@@ -37,7 +37,11 @@ fn the_harness_and_the_celery_driver_start_and_measure_a_tiny_workload() {
 
     for system in ["embedded", "distributed"] {
         positive(&r, &format!("/medians/{system}/W1/single_tasks_per_s"));
-        positive(&r, &format!("/medians/{system}/W2/tasks_per_s"));
+        let drain = positive(&r, &format!("/medians/{system}/W2/tasks_per_s"));
+        let with_startup = positive(&r, &format!("/medians/{system}/W2/tasks_per_s_with_startup"));
+        assert!(drain >= with_startup, "{system}: timing from the first claim excludes the start-up");
+        let startup = r.pointer(&format!("/medians/{system}/W2/startup_s")).and_then(Value::as_f64);
+        assert!(startup.is_some_and(|s| s >= 0.0), "{system}: the first claim follows the workers' start: {startup:?}");
         positive(&r, &format!("/medians/{system}/W2/cpu_ms_per_task"));
         let events = positive(&r, &format!("/medians/{system}/W2/events_per_task"));
         assert!(events >= 4.0, "{system}: every task writes at least PENDING, RECEIVED, STARTED, SUCCESS ({events})");

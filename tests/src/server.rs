@@ -204,18 +204,27 @@ impl Server {
     /// Waits until the graph is terminal; returns the full `graph` query result. Polls only the
     /// run's state (a 10,000-task history read every 50 ms would load the deployment it measures).
     pub async fn wait_terminal(&self, id: &str, timeout: Duration) -> Value {
+        if self.wait_ended(id, timeout, Duration::from_millis(50)).await.is_none() {
+            let g = self.client.graph(id).await.expect("graph query");
+            panic!("graph {id} did not end within {timeout:?}: {g:#}");
+        }
+        self.client.graph(id).await.expect("graph query")
+    }
+
+    /// Polls run `id`'s state (the graph row only, not its tasks) every `every` until it has
+    /// ended; returns that state, or `None` if it was still running after `timeout`.
+    pub async fn wait_ended(&self, id: &str, timeout: Duration, every: Duration) -> Option<String> {
         let deadline = Instant::now() + timeout;
         loop {
             let polled = self.client.query("query($id: ID!) { graph(id: $id) { state } }", json!({ "id": id })).await;
             let state = polled.expect("graph query")["graph"]["state"].as_str().unwrap_or("").to_string();
             if !state.is_empty() && state != "RUNNING" {
-                return self.client.graph(id).await.expect("graph query");
+                return Some(state);
             }
             if Instant::now() >= deadline {
-                let g = self.client.graph(id).await.expect("graph query");
-                panic!("graph {id} did not end within {timeout:?}: {g:#}");
+                return None;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(every).await;
         }
     }
 
