@@ -98,10 +98,10 @@ async fn round_ours(
     }
     std::fs::create_dir_all(&dir)?;
     // W2 needs a deployment of its own (its workers start stopped); the rest share one.
-    let shared = ["W1", "W3", "W4", "W5", "W6", "W7"];
-    if opts.only.wants_any(system, &shared) {
+    let shared: Vec<&str> = opts.only.chosen(system).filter(|w| *w != "W2").collect();
+    if !shared.is_empty() {
         let ours = ours::Ours::start(kind, &dir.join("main"), plan).await;
-        for w in shared.into_iter().filter(|w| opts.only.wants(system, w)) {
+        for w in shared {
             let t = Instant::now();
             let figures = match w {
                 "W1" => ours.w1(plan).await,
@@ -126,7 +126,7 @@ async fn round_ours(
 }
 
 async fn round_celery(celery: &Celery, plan: &Plan, only: &Selection, rep: usize, round: &mut Round) {
-    for w in ["W1", "W2", "W3", "W4", "W5"].into_iter().filter(|w| only.wants("celery", w)) {
+    for w in only.chosen("celery") {
         let t = Instant::now();
         round.record(rep, "celery", w, t, celery.run(w, plan).await);
     }
@@ -135,18 +135,14 @@ async fn round_celery(celery: &Celery, plan: &Plan, only: &Selection, rep: usize
 async fn round_limits(plan: &Plan, opts: &Options, rep: usize, round: &mut Round) {
     let services = Services::from_env();
     let n = plan.limit_messages;
-    let wants = |part: &str| opts.only.wants("limits", part);
-    if wants("rabbitmq") {
+    for part in opts.only.chosen("limits") {
         let t = Instant::now();
-        round.record(rep, "limits", "rabbitmq", t, limits::rabbitmq(&services.amqp, n).await);
-    }
-    if wants("mongodb") {
-        let t = Instant::now();
-        round.record(rep, "limits", "mongodb", t, limits::mongodb(&services.mongo, n).await);
-    }
-    if wants("sqlite") {
-        let t = Instant::now();
-        round.record(rep, "limits", "sqlite", t, limits::sqlite(&opts.work_dir, n));
+        let figures = match part {
+            "rabbitmq" => limits::rabbitmq(&services.amqp, n).await,
+            "mongodb" => limits::mongodb(&services.mongo, n).await,
+            _ => limits::sqlite(&opts.work_dir, n),
+        };
+        round.record(rep, "limits", part, t, figures);
     }
 }
 

@@ -78,12 +78,7 @@ fn write(out: &std::path::Path, results: &aurora_bench::report::Results) -> anyh
     if !results.selection.is_everything() {
         stem = format!("{stem}-{}", results.selection.tag());
     }
-    let mode_reps = match results.plan.mode {
-        "full" => Plan::full().reps,
-        "quick" => Plan::quick().reps,
-        _ => Plan::tiny().reps,
-    };
-    if results.plan.reps != mode_reps {
+    if Plan::of_mode(results.plan.mode).is_some_and(|mode| mode.reps != results.plan.reps) {
         stem = format!("{stem}-{}reps", results.plan.reps);
     }
     let svg = format!("{stem}.svg");

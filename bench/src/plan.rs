@@ -88,6 +88,16 @@ impl Plan {
         }
     }
 
+    /// The plan of a mode by its name (`full`, `quick`, `tiny`).
+    pub fn of_mode(mode: &str) -> Option<Self> {
+        match mode {
+            "full" => Some(Self::full()),
+            "quick" => Some(Self::quick()),
+            "tiny" => Some(Self::tiny()),
+            _ => None,
+        }
+    }
+
     /// The warm-up round's plan: the same workloads on the same slots at a smaller size (the next
     /// smaller mode's), so the warm-up does not take a repetition's time; its figures are dropped.
     pub fn warmup_round(&self) -> Self {

@@ -38,11 +38,21 @@ impl Selection {
         }
         let selection = Self { systems, workloads };
         anyhow::ensure!(
-            CATALOGUE.iter().any(|(s, ws)| ws.iter().any(|w| selection.wants(s, w))),
+            CATALOGUE.iter().any(|(s, _)| selection.wants_system(s)),
             "the selection {} matches nothing: Celery runs W1–W5, the limits are rabbitmq, mongodb and sqlite",
             selection.tag()
         );
         Ok(selection)
+    }
+
+    /// What `system` can run (nothing for an unknown system).
+    pub fn workloads_of(system: &str) -> &'static [&'static str] {
+        CATALOGUE.iter().find(|(s, _)| *s == system).map_or(&[], |(_, w)| w)
+    }
+
+    /// The workloads of `system` this selection measures, in the catalogue's order.
+    pub fn chosen(&self, system: &'static str) -> impl Iterator<Item = &'static str> + '_ {
+        Self::workloads_of(system).iter().copied().filter(move |w| self.wants(system, w))
     }
 
     /// Whether `workload` on `system` is measured.
@@ -51,14 +61,9 @@ impl Selection {
         listed(&self.systems, system) && listed(&self.workloads, workload)
     }
 
-    /// Whether anything of `system` is measured.
-    pub fn wants_any(&self, system: &str, workloads: &[&str]) -> bool {
-        workloads.iter().any(|w| self.wants(system, w))
-    }
-
     /// Whether anything `system` can run is measured.
-    pub fn wants_system(&self, system: &str) -> bool {
-        CATALOGUE.iter().any(|(s, workloads)| *s == system && self.wants_any(s, workloads))
+    pub fn wants_system(&self, system: &'static str) -> bool {
+        self.chosen(system).next().is_some()
     }
 
     /// Whether this is the whole run.
@@ -93,7 +98,8 @@ mod tests {
         let s = Selection::new(strings(&["embedded", "celery"]), strings(&["W2"])).unwrap();
         assert!(s.wants("embedded", "W2") && s.wants("celery", "W2"));
         assert!(!s.wants("distributed", "W2") && !s.wants("embedded", "W3") && !s.wants("limits", "sqlite"));
-        assert!(s.wants_any("embedded", &["W1", "W2"]) && !s.wants_any("embedded", &["W1", "W3"]));
+        assert_eq!(s.chosen("embedded").collect::<Vec<_>>(), ["W2"]);
+        assert_eq!(Selection::default().chosen("limits").collect::<Vec<_>>(), ["rabbitmq", "mongodb", "sqlite"]);
         assert!(s.wants_system("celery") && !s.wants_system("distributed") && !s.wants_system("limits"));
         assert_eq!(s.tag(), "embedded-celery-W2");
     }
