@@ -197,16 +197,10 @@ async fn watch_loop(events: Collection<Document>, live: broadcast::WeakSender<Co
                     // One announcement per wait: the change that ended it and every change the
                     // cursor already holds (one event per announcement made a busy ledger
                     // overflow listeners, who then re-read the store).
-                    let mut changes = vec![stream.try_next().await];
-                    while changes.len() < ANNOUNCE_MAX && matches!(changes.last(), Some(Ok(Some(_)))) {
-                        match stream.try_next().now_or_never() {
-                            Some(next) => changes.push(next),
-                            None => break,
-                        }
-                    }
-                    let mut batch = Vec::with_capacity(changes.len());
-                    let mut ended = None;
-                    for change in changes {
+                    let (mut batch, mut taken) = (Vec::new(), 0);
+                    let mut next = Some(stream.try_next().await);
+                    let mut interrupted = None;
+                    while let Some(change) = next.take() {
                         match change {
                             Ok(Some(change)) => {
                                 resume = Some(change.id.clone());
@@ -215,22 +209,22 @@ async fn watch_loop(events: Collection<Document>, live: broadcast::WeakSender<Co
                                     Some(Err(e)) => error!(error = %e, "undecodable event in the change stream"),
                                     None => {}
                                 }
+                                taken += 1;
+                                if taken < ANNOUNCE_MAX {
+                                    next = stream.try_next().now_or_never();
+                                }
                             }
-                            Ok(None) => ended = Some(None),
-                            Err(e) => ended = Some(Some(e)),
+                            Ok(None) => interrupted = Some("the change stream ended".to_string()),
+                            Err(e) => interrupted = Some(e.to_string()),
                         }
                     }
                     let Some(tx) = live.upgrade() else { return };
                     if !batch.is_empty() {
                         let _ = tx.send(Arc::new(batch));
                     }
-                    match ended {
-                        None => {}
-                        Some(None) => break,
-                        Some(Some(e)) => {
-                            warn!(error = %e, "change stream interrupted; resuming");
-                            break;
-                        }
+                    if let Some(why) = interrupted {
+                        warn!(error = %why, "change stream interrupted; resuming");
+                        break;
                     }
                 }
             }
