@@ -51,6 +51,10 @@ enum Command {
         /// The `admin` user's password (default: generated and printed once).
         #[arg(long, env = "AURORA_ADMIN_PASSWORD", hide_env_values = true)]
         admin_password: Option<String>,
+        /// Offer every executable in DIR (recursively) as a handler named by its file name;
+        /// watched while running (`worker.handlers_dir`).
+        #[arg(long, value_name = "DIR")]
+        handlers_dir: Option<PathBuf>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -82,6 +86,10 @@ enum Command {
         /// The worker's labels, e.g. `zone=a,gpu=true`.
         #[arg(long, value_name = "K=V,...")]
         labels: Option<String>,
+        /// Offer every executable in DIR (recursively) as a handler named by its file name;
+        /// watched while running (`worker.handlers_dir`).
+        #[arg(long, value_name = "DIR")]
+        handlers_dir: Option<PathBuf>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -175,6 +183,15 @@ fn load_config(args: &ServerArgs, extra: Vec<(String, String)>) -> anyhow::Resul
     Ok(aurora_config::load(args.config.as_deref(), std::env::vars(), &overrides)?)
 }
 
+/// `--handlers-dir DIR` as the `worker.handlers_dir` override (quoted: a path is a TOML string).
+fn handlers_dir_override(dir: Option<PathBuf>) -> Option<(String, String)> {
+    dir.map(|d| ("worker.handlers_dir".to_string(), toml_string(&d.display().to_string())))
+}
+
+fn toml_string(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
 fn token_file() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| Path::new(&h).join(".aurora").join("token"))
 }
@@ -189,11 +206,12 @@ fn client(args: &ClientArgs) -> Client {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Dev { listen, data_dir, admin_password, server } => {
+        Command::Dev { listen, data_dir, admin_password, handlers_dir, server } => {
             let mut extra = listen.map(|l| vec![("server.listen".to_string(), l)]).unwrap_or_default();
             if let Some(d) = data_dir {
                 extra.push(("data_dir".to_string(), d.display().to_string()));
             }
+            extra.extend(handlers_dir_override(handlers_dir));
             let config = load_config(&server, extra)?;
             let generated = admin_password.is_none() && !config.auth.users.iter().any(|u| u.name == "admin");
             let password = admin_password.or_else(|| generated.then(generate_password));
@@ -210,8 +228,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(&server, extra)?;
             serve(config, Roles { gateway: false, projector: true, worker: false }, None, false).await
         }
-        Command::Worker { listen, labels, server } => {
+        Command::Worker { listen, labels, handlers_dir, server } => {
             let mut extra = listen.map(|l| vec![("server.listen".to_string(), l)]).unwrap_or_default();
+            extra.extend(handlers_dir_override(handlers_dir));
             for pair in labels.iter().flat_map(|l| l.split(',')).filter(|p| !p.trim().is_empty()) {
                 let (k, v) = pair.split_once('=').with_context(|| {
                     format!("label `{pair}` must look like key=value, e.g. --labels zone=a,gpu=true")

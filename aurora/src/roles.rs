@@ -54,28 +54,18 @@ pub async fn gateway(
     Ok((addr, async move { ("gateway", service.run(listener, shutdown).await.map_err(Into::into)) }))
 }
 
-/// Registers the worker (so its handlers are known at once) and returns its running future.
+/// Registers the worker (so its handlers are known at once) and returns its running future. It
+/// offers the built-ins, the configured FaaS providers and the executables of `worker.handlers_dir`.
 pub async fn worker(
     config: &Config,
     b: &Backends,
     shutdown: CancellationToken,
 ) -> anyhow::Result<impl Future<Output = RoleResult> + use<>> {
-    let service = aurora_worker::Service::new(
-        aurora_worker::Options {
-            labels: config.worker.labels.clone(),
-            slots: config.worker.slots,
-            grace: Duration::from_secs(config.worker.grace_secs),
-            ..Default::default()
-        },
-        aurora_worker::Deps {
-            ledger: b.ledger.clone(),
-            broker: b.broker.clone(),
-            registry: b.registry.clone(),
-            handlers: std::sync::Arc::new(aurora_worker::Handlers::with_builtins()),
-        },
-    );
-    service.register().await.context("registering the worker")?;
-    Ok(async move { ("worker", service.run(shutdown).await.map_err(Into::into)) })
+    let backends =
+        aurora_worker::Backends { ledger: b.ledger.clone(), broker: b.broker.clone(), registry: b.registry.clone() };
+    let worker = aurora_worker::configure(config, aurora_worker::Registry::with_builtins(), backends)?;
+    worker.register().await.context("registering the worker")?;
+    Ok(async move { ("worker", worker.run(shutdown).await.map_err(Into::into)) })
 }
 
 /// The projector: runs while it holds the leadership lease, stands by otherwise.

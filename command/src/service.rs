@@ -5,7 +5,7 @@ use aurora_coord::Registry;
 use aurora_ledger::{AppendRequest, Ledger};
 use aurora_schemas::event::EventData;
 use aurora_schemas::validate::{Limits, problems};
-use aurora_schemas::{EventMeta, GraphId, GraphSpec, GraphState, NewEvent, TaskId, hash};
+use aurora_schemas::{Catalog, EventMeta, GraphId, GraphSpec, GraphState, NewEvent, TaskId, hash};
 use std::collections::HashSet;
 use std::sync::Arc;
 use tracing::{info, instrument};
@@ -45,9 +45,8 @@ impl Service {
     /// Validates `spec` and appends `GraphSubmitted` with the roots' `TaskPending`, atomically.
     #[instrument(skip_all, fields(actor, tasks = spec.tasks.len()))]
     pub async fn submit(&self, spec: GraphSpec, actor: &str) -> Result<Submitted, Error> {
-        let known: HashSet<String> =
-            self.registry.workers().await?.into_iter().flat_map(|w| w.handlers.into_iter().map(|h| h.name)).collect();
-        let found = problems(&spec, &self.limits, &|name| known.contains(name));
+        let catalog: Catalog = self.registry.workers().await?.into_iter().flat_map(|w| w.handlers).collect();
+        let found = problems(&spec, &self.limits, &catalog);
         if !found.is_empty() {
             return Err(Error::Rejected(found.join("; ")));
         }

@@ -46,6 +46,10 @@ pub struct Config {
     pub projector: Projector,
     /// Logging.
     pub log: Log,
+    /// FaaS providers (the seed's `[[Faas]]`): each is a handler that invokes the provider's
+    /// functions. Workers invoke them; gateways list their functions.
+    #[serde(alias = "Faas", skip_serializing_if = "Vec::is_empty")]
+    pub faas: Vec<Faas>,
 }
 
 /// The HTTP server.
@@ -107,6 +111,69 @@ pub struct Worker {
     pub slots: usize,
     /// Seconds in-flight attempts may finish after shutdown.
     pub grace_secs: u64,
+    /// A directory of executables to offer as handlers (watched; see the README's "Your own
+    /// handlers").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handlers_dir: Option<PathBuf>,
+    /// Milliseconds between SIGTERM and SIGKILL when an executable's attempt must stop.
+    #[serde(default = "default_kill_grace_ms")]
+    pub kill_grace_ms: u64,
+}
+
+fn default_kill_grace_ms() -> u64 {
+    2000
+}
+
+/// One FaaS provider. The seed's keys (`Driver`, `Endpoint`, `ServiceName`, `AccessKeyId`,
+/// `AccessKeySecret`, and `Name`/`Password` for OpenFaaS basic auth) are accepted as well.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Faas {
+    /// The handler name tasks use (default `<driver>_driver`, the seed's names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `openfaas` or `aliyunfc`.
+    #[serde(alias = "Driver")]
+    pub driver: String,
+    /// The OpenFaaS gateway URL, or the Function Compute endpoint (`https://ACCOUNT.REGION.fc.aliyuncs.com`;
+    /// a host without a scheme means https).
+    #[serde(alias = "Endpoint")]
+    pub endpoint: String,
+    /// OpenFaaS: the basic-auth user.
+    #[serde(default, alias = "Name", skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// OpenFaaS: the basic-auth password.
+    #[serde(default, alias = "Password", skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Function Compute: the service the functions belong to.
+    #[serde(default, alias = "ServiceName", skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    /// Function Compute: a version or alias of the service (`LATEST` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualifier: Option<String>,
+    /// Function Compute: the account id (default: the first label of the endpoint's host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// Function Compute: the AccessKey id.
+    #[serde(default, alias = "AccessKeyId", skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// Function Compute: the AccessKey secret.
+    #[serde(default, alias = "AccessKeySecret", skip_serializing_if = "Option::is_none")]
+    pub access_key_secret: Option<String>,
+    /// Milliseconds one invocation (or listing) may take.
+    #[serde(default = "default_faas_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_faas_timeout_ms() -> u64 {
+    30_000
+}
+
+impl Faas {
+    /// The handler name tasks use.
+    pub fn handler_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| format!("{}_driver", self.driver))
+    }
 }
 
 /// The projector role.
@@ -147,9 +214,17 @@ impl Default for Config {
             broker: Backend { uri: "local://".into(), namespace: String::new() },
             coord: Backend { uri: "local://".into(), namespace: "aurora".into() },
             auth: Auth { users: Vec::new(), token_ttl_secs: 24 * 3600 },
-            worker: Worker { enabled: true, labels: BTreeMap::new(), slots: 16, grace_secs: 10 },
+            worker: Worker {
+                enabled: true,
+                labels: BTreeMap::new(),
+                slots: 16,
+                grace_secs: 10,
+                handlers_dir: None,
+                kill_grace_ms: default_kill_grace_ms(),
+            },
             projector: Projector { schedule_to_start_secs: 300, batch_max: 1000, partitions: 1 },
             log: Log { format: "text".into(), level: "info".into() },
+            faas: Vec::new(),
         }
     }
 }

@@ -54,6 +54,45 @@ pub(crate) fn problems(c: &Config) -> Vec<String> {
     if c.projector.schedule_to_start_secs == 0 {
         out.push("projector.schedule_to_start_secs must be positive".into());
     }
+    let mut faas_names = std::collections::BTreeSet::new();
+    for (i, f) in c.faas.iter().enumerate() {
+        let at = format!("faas[{i}] ({})", f.handler_name());
+        if !faas_names.insert(f.handler_name()) {
+            out.push(format!(
+                "{at}: another faas entry has the same name; give each one its own `name` (the handler tasks use)"
+            ));
+        }
+        if f.endpoint.trim().is_empty() {
+            out.push(format!("{at}: endpoint must not be empty"));
+        }
+        if f.timeout_ms == 0 {
+            out.push(format!("{at}: timeout_ms must be positive"));
+        }
+        match f.driver.as_str() {
+            "openfaas" => {
+                if f.username.is_some() != f.password.is_some() {
+                    out.push(format!("{at}: basic auth needs both username and password"));
+                }
+            }
+            "aliyunfc" => {
+                for (key, value) in [
+                    ("service_name", &f.service_name),
+                    ("access_key_id", &f.access_key_id),
+                    ("access_key_secret", &f.access_key_secret),
+                ] {
+                    if value.as_deref().is_none_or(|v| v.trim().is_empty()) {
+                        out.push(format!("{at}: the aliyunfc driver needs {key}"));
+                    }
+                }
+            }
+            other => out.push(format!("{at}: driver `{other}` must be openfaas or aliyunfc")),
+        }
+    }
+    if let Some(dir) = &c.worker.handlers_dir
+        && dir.as_os_str().is_empty()
+    {
+        out.push("worker.handlers_dir must not be empty (leave it out to offer no executables)".into());
+    }
     if !["text", "json"].contains(&c.log.format.as_str()) {
         out.push(format!("log.format `{}` must be text or json", c.log.format));
     }

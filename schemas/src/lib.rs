@@ -10,6 +10,7 @@ pub mod handler;
 pub mod hash;
 pub mod ids;
 pub mod selector;
+pub mod signature;
 pub mod spec;
 pub mod state;
 pub mod trace;
@@ -18,7 +19,7 @@ pub mod value;
 
 pub use delivery::TaskOrder;
 pub use event::{Event, EventData, EventMeta, EventType, NewEvent};
-pub use handler::HandlerInfo;
+pub use handler::{Catalog, HandlerInfo};
 pub use ids::{GraphId, StreamId, TaskId};
 pub use selector::{LabelSelector, Labels, QueueKey};
 pub use spec::{EdgeSpec, GraphSpec, TaskSpec};

@@ -1,7 +1,10 @@
 //! Graph validation: everything that makes a submission unacceptable, each problem named so the
 //! user can fix it (which task key, which edge, which cycle, which arg).
 
-use crate::spec::GraphSpec;
+use crate::handler::{Catalog, HandlerInfo};
+use crate::signature::Signature;
+use crate::spec::{GraphSpec, TaskSpec};
+use crate::value::ArgType;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -25,9 +28,9 @@ impl Default for Limits {
     }
 }
 
-/// Every problem found in `spec`; empty when it is acceptable. `known_handler` says whether a
-/// handler name is served by some worker.
-pub fn problems(spec: &GraphSpec, limits: &Limits, known_handler: &dyn Fn(&str) -> bool) -> Vec<String> {
+/// Every problem found in `spec`; empty when it is acceptable. `catalog` holds the handlers live
+/// workers offer, with their signatures, which every task's args must fit.
+pub fn problems(spec: &GraphSpec, limits: &Limits, catalog: &Catalog) -> Vec<String> {
     let mut out = Vec::new();
     if spec.tasks.is_empty() {
         out.push("the graph has no tasks; add at least one".to_string());
@@ -54,7 +57,7 @@ pub fn problems(spec: &GraphSpec, limits: &Limits, known_handler: &dyn Fn(&str) 
         }
         if task.name.is_empty() {
             out.push(format!("task `{key}` has no handler name"));
-        } else if !known_handler(&task.name) {
+        } else if !catalog.knows(&task.name) {
             out.push(format!("task `{key}`: unknown handler `{}`; no worker offers it", task.name));
         }
         if task.args.len() > limits.max_args {
@@ -85,7 +88,84 @@ pub fn problems(spec: &GraphSpec, limits: &Limits, known_handler: &dyn Fn(&str) 
     if edges_ok && let Some(cycle) = find_cycle(spec, &index) {
         out.push(format!("the graph has a cycle: {}; remove one of these edges", cycle.join(" -> ")));
     }
+    if edges_ok {
+        out.extend(signature_problems(spec, catalog));
+    }
     out
+}
+
+/// Each task whose args do not fit any signature its handler is offered under. A `passResults`
+/// task gets its predecessors' results appended (in edge order): when their handlers declare
+/// concrete result types the whole list is checked, otherwise the given args as its beginning.
+fn signature_problems(spec: &GraphSpec, catalog: &Catalog) -> Vec<String> {
+    let by_key: HashMap<&str, &TaskSpec> = spec.tasks.iter().map(|t| (t.key.as_str(), t)).collect();
+    let mut out = Vec::new();
+    for task in &spec.tasks {
+        let offers = catalog.offers(&task.name);
+        let Some(own) = task.args.iter().map(|a| a.ty.parse::<ArgType>().ok()).collect::<Option<Vec<_>>>() else {
+            continue; // an unknown type name is reported with the arg
+        };
+        if offers.is_empty() {
+            continue;
+        }
+        let passed: Option<Vec<ArgType>> = if task.pass_results {
+            spec.edges
+                .iter()
+                .filter(|e| e.to == task.key)
+                .map(|e| by_key.get(e.from.as_str()).and_then(|p| concrete_results(catalog.offers(&p.name))))
+                .collect::<Option<Vec<Vec<ArgType>>>>()
+                .map(|lists| lists.concat())
+        } else {
+            Some(Vec::new())
+        };
+        let mut first_mismatch = None;
+        let fits = offers.iter().any(|info| {
+            let Ok(sig) = Signature::parse(&info.arg_types) else {
+                return true; // a worker advertising a signature we cannot read is not second-guessed
+            };
+            let checked = match &passed {
+                Some(p) => sig.check(&[own.as_slice(), p.as_slice()].concat()),
+                None => sig.check_prefix(&own),
+            };
+            match checked {
+                Ok(()) => true,
+                Err(m) => {
+                    first_mismatch.get_or_insert(m);
+                    false
+                }
+            }
+        });
+        if fits {
+            continue;
+        }
+        let Some(mismatch) = first_mismatch else { continue };
+        let via = match &passed {
+            Some(p) if !p.is_empty() => {
+                format!(" ({} given, {} passed from predecessors' results)", own.len(), p.len())
+            }
+            _ => String::new(),
+        };
+        out.push(match mismatch {
+            crate::signature::Mismatch::Type { position, expected, got } => {
+                let whose = if position < own.len() { "arg" } else { "passed result at arg" };
+                format!(
+                    "task `{}` {whose} {position}: handler `{}` expects {expected} there, got {got}{via}",
+                    task.key, task.name
+                )
+            }
+            crate::signature::Mismatch::Count { expected, got } => {
+                format!("task `{}`: handler `{}` takes {expected}, got {got}{via}", task.key, task.name)
+            }
+        });
+    }
+    out
+}
+
+/// The result types every offer of a handler agrees on, if they are known before it runs.
+fn concrete_results(offers: &[HandlerInfo]) -> Option<Vec<ArgType>> {
+    let mut lists = offers.iter().map(|i| Signature::parse(&i.result_types).ok().and_then(|s| s.concrete()));
+    let first = lists.next()??;
+    lists.all(|l| l.as_ref() == Some(&first)).then_some(first)
 }
 
 /// One cycle as a list of keys that starts and ends with the same key, if the graph has any.
@@ -151,7 +231,27 @@ mod tests {
         EdgeSpec { from: a.into(), to: b.into() }
     }
     fn check(spec: &GraphSpec) -> Vec<String> {
-        problems(spec, &Limits::default(), &|n| n == "add")
+        problems(spec, &Limits::default(), &catalog())
+    }
+
+    fn offer(name: &str, args: &[&str], results: &[&str]) -> HandlerInfo {
+        HandlerInfo {
+            name: name.into(),
+            usage: String::new(),
+            arg_types: args.iter().map(|s| s.to_string()).collect(),
+            result_types: results.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn catalog() -> Catalog {
+        [
+            offer("add", &["...int64"], &["int64"]),
+            offer("split", &["string"], &["[]string"]),
+            offer("pair", &["string", "int64"], &["string"]),
+            offer("echo", &["...any"], &["...any"]),
+        ]
+        .into_iter()
+        .collect()
     }
 
     #[test]
@@ -195,6 +295,70 @@ mod tests {
         assert!(p.contains("unknown handler `nope`"), "{p}");
         assert!(p.contains("unknown task key `ghost`"), "{p}");
         assert_eq!(check(&GraphSpec::default()), vec!["the graph has no tasks; add at least one"]);
+    }
+
+    fn typed(key: &str, name: &str, args: &[(&str, serde_json::Value)]) -> TaskSpec {
+        let args = args.iter().map(|(t, v)| TypedValue::new(*t, v.clone())).collect();
+        TaskSpec { key: key.into(), name: name.into(), args, ..Default::default() }
+    }
+
+    #[test]
+    fn args_must_fit_the_offered_signature() {
+        let spec = GraphSpec {
+            tasks: vec![
+                typed("a", "add", &[("int64", json!(1)), ("string", json!("x"))]),
+                typed("s", "split", &[("string", json!("ab")), ("string", json!("cd"))]),
+                typed("p", "pair", &[("int64", json!(1)), ("int64", json!(2))]),
+                typed("ok", "add", &[("int64", json!(1)), ("[]int64", json!([2, 3]))]),
+                typed("e", "echo", &[("bool", json!(true)), ("[]string", json!([]))]),
+            ],
+            ..Default::default()
+        };
+        let p = check(&spec);
+        assert_eq!(
+            p,
+            vec![
+                "task `a` arg 1: handler `add` expects int64 (or []int64) there, got string",
+                "task `s`: handler `split` takes exactly 1 value (string), got 2",
+                "task `p` arg 0: handler `pair` expects string there, got int64",
+            ]
+        );
+    }
+
+    #[test]
+    fn passed_results_count_when_their_types_are_declared() {
+        let mut p = typed("p", "pair", &[]);
+        p.pass_results = true;
+        let spec = |preds: Vec<TaskSpec>, p: TaskSpec| {
+            let edges = preds.iter().map(|t| edge(&t.key, "p")).collect();
+            let mut tasks = preds;
+            tasks.push(p);
+            GraphSpec { tasks, edges, ..Default::default() }
+        };
+        // split returns []string where pair wants its int64: refused before anything runs.
+        let mut p1 = typed("p", "pair", &[("string", json!("x"))]);
+        p1.pass_results = true;
+        let bad = check(&spec(vec![typed("s", "split", &[("string", json!("ab"))])], p1));
+        assert_eq!(
+            bad,
+            vec![
+                "task `p` passed result at arg 1: handler `pair` expects int64 there, got []string (1 given, 1 \
+                 passed from predecessors' results)"
+            ]
+        );
+        assert_eq!(
+            check(&spec(vec![], p.clone())),
+            vec!["task `p`: handler `pair` takes exactly 2 values (string, int64), got 0"]
+        );
+        // pair's own string first, then add's int64: exactly pair(string, int64).
+        let mut p2 = typed("p", "pair", &[("string", json!("x"))]);
+        p2.pass_results = true;
+        assert!(check(&spec(vec![typed("a", "add", &[])], p2.clone())).is_empty());
+        // echo's results are not known before it runs: only the given args are checked, as a prefix.
+        assert!(check(&spec(vec![typed("e", "echo", &[])], p2)).is_empty());
+        let mut p3 = typed("p", "pair", &[("int64", json!(1))]);
+        p3.pass_results = true;
+        assert_eq!(check(&spec(vec![typed("e", "echo", &[])], p3)).len(), 1);
     }
 
     #[test]

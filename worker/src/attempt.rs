@@ -1,7 +1,9 @@
 //! One delivery, start to finish (DESIGN §3.3): claim the attempt at the order's version, run the
-//! handler under its timeout, record the outcome at the next version, and only then ack.
+//! handler under its timeout while watching whether the task moves on without it (its run was
+//! cancelled, or another worker took it over), record the outcome at the next version, and only
+//! then ack.
 
-use crate::handlers::{Context, HandlerError, Registry};
+use crate::handlers::{Context, Handler, HandlerError, Registry, StopReason};
 use aurora_broker::Delivery;
 use aurora_ledger::{AppendRequest, Ledger};
 use aurora_schemas::event::{EventData, FailureKind};
@@ -12,6 +14,10 @@ use rand::Rng;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{Instrument, debug, info, warn};
+
+/// How often a running attempt reads its task's stream to learn whether the task moved on
+/// without it (cancelled, taken over); the handler is then stopped.
+pub const MOVED_ON_CHECK: Duration = Duration::from_secs(1);
 
 /// What the worker needs to run attempts.
 #[derive(Clone)]
@@ -33,6 +39,9 @@ pub enum Outcome {
     Recorded(TaskState),
     /// The outcome could not be recorded (the task was cancelled meanwhile, or taken over).
     Superseded,
+    /// This worker no longer has the handler (it was withdrawn): the delivery goes back to the
+    /// queue for a worker that has it, unclaimed.
+    HandedBack,
 }
 
 impl Runner {
@@ -63,6 +72,11 @@ impl Runner {
         let redelivered = delivery.redelivered;
         let order = delivery.order.clone();
         match self.run(order, redelivered).await {
+            Ok(Outcome::HandedBack) => {
+                // Not too eagerly: this worker stops consuming the queue once it sees the change.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let _ = delivery.nack(true).await;
+            }
             Ok(outcome) => {
                 debug!(?outcome, "attempt settled");
                 if let Err(e) = delivery.ack().await {
@@ -78,15 +92,23 @@ impl Runner {
 
     /// Claims, runs and records one order.
     pub async fn run(&self, order: TaskOrder, redelivered: bool) -> Result<Outcome, aurora_ledger::Error> {
+        let Some(handler) = self.handlers.get(&order.queue.handler) else {
+            info!(task_id = %order.task_id, handler = %order.queue.handler, "handler withdrawn; handing the order back");
+            return Ok(Outcome::HandedBack);
+        };
         let Some((version, attempt)) = self.claim(&order, redelivered).await? else {
             debug!(task_id = %order.task_id, version = order.version, "duplicate order dropped");
             crate::metrics::DUPLICATES.with_label_values(&[&order.queue.handler]).inc();
             return Ok(Outcome::Duplicate);
         };
-        let ctx = Context { task_id: order.task_id, graph_id: order.graph_id, attempt };
+        let ctx = Context::new(order.task_id, order.graph_id, attempt);
         let timer = crate::metrics::DURATION.with_label_values(&[&order.queue.handler]).start_timer();
-        let outcome = self.execute(&order, ctx).await;
+        let outcome = self.execute(&order, handler.as_ref(), ctx, version).await;
         timer.observe_duration();
+        let Some(outcome) = outcome else {
+            info!(task_id = %order.task_id, attempt, "the task moved on while running (cancelled or taken over); handler stopped");
+            return Ok(Outcome::Superseded);
+        };
         let data = self.decide(&order, attempt, outcome);
         let state = TaskState::after(data.event_type()).unwrap_or(TaskState::Failure);
         let mut delay = Duration::from_millis(20);
@@ -154,30 +176,64 @@ impl Runner {
         }
     }
 
-    async fn execute(&self, order: &TaskOrder, ctx: Context) -> Result<Vec<aurora_schemas::TypedValue>, Failure> {
-        let Some(handler) = self.handlers.get(&order.queue.handler) else {
-            return Err(Failure::Final(
-                format!("handler `{}` is not registered on worker {}", order.queue.handler, self.worker_id),
-                FailureKind::HandlerMissing,
-            ));
+    /// Runs the handler until it returns, its timeout elapses, or its task moves on without it
+    /// (`None`: nothing is to be recorded); in the last two cases the handler is told to stop and
+    /// given its grace to clean up.
+    async fn execute(
+        &self,
+        order: &TaskOrder,
+        handler: &dyn Handler,
+        ctx: Context,
+        claimed: u64,
+    ) -> Option<Result<Vec<aurora_schemas::TypedValue>, Failure>> {
+        let timeout = match (order.timeout_ms, handler.default_timeout()) {
+            (Some(ms), _) => Some((Duration::from_millis(ms), "timeoutMs")),
+            (None, Some(d)) => Some((d, "the handler's timeout_ms")),
+            (None, None) => None,
         };
-        let call = handler.call(ctx, order.args.clone());
-        let result = match order.timeout_ms {
-            Some(ms) => match tokio::time::timeout(Duration::from_millis(ms), call).await {
-                Ok(r) => r,
-                Err(_) => {
-                    return Err(Failure::Retryable(
-                        format!("attempt {} timed out after {ms} ms (timeoutMs)", ctx.attempt),
-                        FailureKind::Timeout,
-                    ));
-                }
-            },
-            None => call.await,
+        let call = handler.call(ctx.clone(), order.args.clone());
+        tokio::pin!(call);
+        let deadline = async {
+            match timeout {
+                Some((d, _)) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
         };
-        result.map_err(|e| match e {
-            HandlerError::Retryable(m) => Failure::Retryable(m, FailureKind::HandlerError),
-            HandlerError::BadArgs(m) => Failure::Final(m, FailureKind::BadArgs),
-        })
+        let reason = tokio::select! {
+            result = &mut call => return Some(result.map_err(Failure::from)),
+            () = deadline => StopReason::TimedOut { after: timeout.map(|(d, _)| d).unwrap_or_default() },
+            () = self.moved_on(order, claimed) => StopReason::Cancelled,
+        };
+        ctx.stop(reason);
+        let late = tokio::time::timeout(handler.stop_grace(), &mut call).await.ok();
+        match (reason, timeout) {
+            (StopReason::TimedOut { after }, Some((_, source))) => {
+                let detail = match late {
+                    Some(Err(e)) => format!("; {e}"),
+                    _ => String::new(),
+                };
+                Some(Err(Failure::Retryable(
+                    format!("attempt {} timed out after {} ms ({source}){detail}", ctx.attempt, after.as_millis()),
+                    FailureKind::Timeout,
+                )))
+            }
+            _ => None,
+        }
+    }
+
+    /// Resolves once the task's stream has events after the claim at `claimed`: someone else (the
+    /// projector cancelling the run, a worker taking the task over) moved it on.
+    async fn moved_on(&self, order: &TaskOrder, claimed: u64) {
+        let stream = order.task_id.stream();
+        let mut check = tokio::time::interval_at(tokio::time::Instant::now() + MOVED_ON_CHECK, MOVED_ON_CHECK);
+        loop {
+            check.tick().await;
+            match self.ledger.read_stream(&stream, claimed + 1).await {
+                Ok(later) if !later.is_empty() => return,
+                Ok(_) => {}
+                Err(e) => debug!(error = %e, task_id = %order.task_id, "could not check whether the task moved on"),
+            }
+        }
     }
 
     fn decide(
@@ -205,4 +261,14 @@ impl Runner {
 enum Failure {
     Retryable(String, FailureKind),
     Final(String, FailureKind),
+}
+
+impl From<HandlerError> for Failure {
+    fn from(e: HandlerError) -> Self {
+        match e {
+            HandlerError::Retryable(m) => Failure::Retryable(m, FailureKind::HandlerError),
+            HandlerError::BadArgs(m) => Failure::Final(m, FailureKind::BadArgs),
+            HandlerError::Final(m) => Failure::Final(m, FailureKind::HandlerError),
+        }
+    }
 }

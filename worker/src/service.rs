@@ -1,5 +1,7 @@
 //! The worker process: registers itself, learns of delivery queues it can serve, consumes them
-//! within its slot budget, and runs each delivery through [`Runner`].
+//! within its slot budget, and runs each delivery through [`Runner`]. When its handlers change (a
+//! handlers directory gained or lost an executable) it advertises the new set at once, starts
+//! consuming the queues it can now serve and stops consuming those it no longer can.
 
 use crate::attempt::Runner;
 use crate::handlers::Registry as Handlers;
@@ -8,7 +10,7 @@ use aurora_coord::{Registry, WorkerInfo};
 use aurora_ledger::Ledger;
 use aurora_schemas::{Labels, QueueKey};
 use chrono::Utc;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -96,8 +98,9 @@ impl Service {
         let consumers = TaskTracker::new();
         let attempts = TaskTracker::new();
         let stop_taking = shutdown.child_token();
-        let mut serving: HashSet<QueueKey> = HashSet::new();
+        let mut serving: HashMap<QueueKey, CancellationToken> = HashMap::new();
         let mut added = self.deps.registry.queue_added();
+        let mut handlers_changed = self.deps.handlers.changes();
         let mut heartbeat = tokio::time::interval(self.options.heartbeat);
         let mut rescan = tokio::time::interval(Duration::from_secs(2));
         info!(labels = ?self.options.labels, slots = self.options.slots, "worker started");
@@ -115,12 +118,35 @@ impl Service {
                     Err(e) => warn!(error = %e, "could not list queues"),
                 },
                 q = added.recv() => if let Ok(q) = q { candidates.push(q) },
+                changed = handlers_changed.changed() => {
+                    if changed.is_err() {
+                        continue; // the registry went away: nothing will change any more
+                    }
+                    let offered: Vec<String> = self.deps.handlers.infos().into_iter().map(|h| h.name).collect();
+                    info!(handlers = ?offered, "handlers changed; advertising them");
+                    if let Err(e) = self.register().await {
+                        warn!(error = %e, "could not advertise the new handlers; the next heartbeat will");
+                    }
+                    serving.retain(|q, stop| {
+                        let keep = self.deps.handlers.contains(&q.handler);
+                        if !keep {
+                            info!(queue = %q, handler = %q.handler, "handler withdrawn; no longer consuming its queue");
+                            stop.cancel();
+                        }
+                        keep
+                    });
+                    match self.deps.registry.queues().await {
+                        Ok(qs) => candidates = qs,
+                        Err(e) => warn!(error = %e, "could not list queues"),
+                    }
+                }
             }
             for q in candidates {
-                if serving.contains(&q) || !q.served_by(&self.options.labels, |h| self.deps.handlers.contains(h)) {
+                if serving.contains_key(&q) || !q.served_by(&self.options.labels, |h| self.deps.handlers.contains(h)) {
                     continue;
                 }
-                serving.insert(q.clone());
+                let stop = stop_taking.child_token();
+                serving.insert(q.clone(), stop.clone());
                 info!(queue = %q, handler = %q.handler, "consuming queue");
                 consumers.spawn(consume(
                     q,
@@ -128,7 +154,7 @@ impl Service {
                     runner.clone(),
                     slots.clone(),
                     attempts.clone(),
-                    stop_taking.clone(),
+                    stop,
                     self.options.slots,
                 ));
             }

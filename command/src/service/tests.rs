@@ -10,7 +10,12 @@ use std::time::Duration;
 async fn service() -> (Service, Arc<dyn Ledger>) {
     let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::scratch().expect("ledger"));
     let coord = Arc::new(LocalCoord::new());
-    let handler = HandlerInfo { name: "add".into(), usage: String::new(), arg_types: vec![], result_types: vec![] };
+    let handler = HandlerInfo {
+        name: "add".into(),
+        usage: String::new(),
+        arg_types: vec!["...int64".into()],
+        result_types: vec!["int64".into()],
+    };
     let worker = WorkerInfo {
         id: "w".into(),
         labels: Default::default(),

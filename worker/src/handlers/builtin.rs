@@ -158,7 +158,7 @@ mod tests {
 
     fn ctx() -> Context {
         let g = GraphId::new();
-        Context { task_id: TaskId::derive(g, "t"), graph_id: g, attempt: 1 }
+        Context::new(TaskId::derive(g, "t"), g, 1)
     }
 
     async fn call(name: &str, args: Vec<TypedValue>) -> Result<Vec<TypedValue>, HandlerError> {

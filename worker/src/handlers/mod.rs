@@ -1,23 +1,22 @@
-//! The handler registry: what a worker can run, by name.
+//! What a worker can run: the [`Handler`] trait, the live [`Registry`], and every kind of
+//! handler behind it — the built-ins, typed Rust functions ([`typed`]), executables from a
+//! handlers directory ([`executable`]) and FaaS functions ([`faas`]). All of them run under the
+//! same attempt logic (claim, timeout, retry, record) in [`crate::attempt`].
 
 mod builtin;
+mod context;
 mod diagnostic;
+pub mod executable;
+pub mod faas;
+mod registry;
+pub mod typed;
+
+pub use context::{Context, StopReason};
+pub use registry::Registry;
 
 use async_trait::async_trait;
-use aurora_schemas::{GraphId, HandlerInfo, TaskId, TypedValue};
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
-/// What a handler knows about the attempt it serves.
-#[derive(Debug, Clone, Copy)]
-pub struct Context {
-    /// The task.
-    pub task_id: TaskId,
-    /// Its graph.
-    pub graph_id: GraphId,
-    /// 1 for the first attempt.
-    pub attempt: u32,
-}
+use aurora_schemas::{HandlerInfo, TypedValue};
+use std::time::Duration;
 
 /// How a handler failed, and whether another attempt could help.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,6 +27,33 @@ pub enum HandlerError {
     /// The args cannot work; retrying would fail the same way.
     #[error("{0}")]
     BadArgs(String),
+    /// The handler broke its contract (e.g. results of the wrong type); fails the task at once.
+    #[error("{0}")]
+    Final(String),
+}
+
+impl HandlerError {
+    /// A failure worth retrying, from anything printable (`.map_err(HandlerError::retry)`).
+    pub fn retry(e: impl std::fmt::Display) -> Self {
+        Self::Retryable(e.to_string())
+    }
+
+    /// Args that cannot work, from anything printable.
+    pub fn bad_args(e: impl std::fmt::Display) -> Self {
+        Self::BadArgs(e.to_string())
+    }
+}
+
+impl From<String> for HandlerError {
+    fn from(message: String) -> Self {
+        Self::Retryable(message)
+    }
+}
+
+impl From<&str> for HandlerError {
+    fn from(message: &str) -> Self {
+        Self::Retryable(message.to_string())
+    }
 }
 
 /// A named unit of work.
@@ -35,50 +61,20 @@ pub enum HandlerError {
 pub trait Handler: Send + Sync {
     /// Name, usage and signature, as advertised in the registry.
     fn info(&self) -> HandlerInfo;
-    /// Runs one attempt.
+
+    /// Runs one attempt. The future is dropped when the attempt must stop (after
+    /// [`Handler::stop_grace`] to clean up, see [`Context::stopped`]).
     async fn call(&self, ctx: Context, args: Vec<TypedValue>) -> Result<Vec<TypedValue>, HandlerError>;
-}
 
-/// Handlers by name.
-#[derive(Clone, Default)]
-pub struct Registry {
-    handlers: BTreeMap<String, Arc<dyn Handler>>,
-}
-
-impl Registry {
-    /// An empty registry.
-    pub fn new() -> Self {
-        Self::default()
+    /// The timeout of an attempt whose task sets none (e.g. an executable's manifest `timeout_ms`).
+    fn default_timeout(&self) -> Option<Duration> {
+        None
     }
 
-    /// The seed's built-ins (`add`, `multiply`, `concat`, `split`, `sum_floats`,
-    /// `long_running_task`) and the diagnostic ones (`echo`, `noop`, `sleep`, `fail`, `flaky`).
-    pub fn with_builtins() -> Self {
-        let mut r = Self::new();
-        for h in builtin::all().into_iter().chain(diagnostic::all()) {
-            r.register(h);
-        }
-        r
-    }
-
-    /// Adds or replaces a handler.
-    pub fn register(&mut self, handler: Arc<dyn Handler>) {
-        self.handlers.insert(handler.info().name, handler);
-    }
-
-    /// The handler called `name`.
-    pub fn get(&self, name: &str) -> Option<Arc<dyn Handler>> {
-        self.handlers.get(name).cloned()
-    }
-
-    /// Whether `name` is registered.
-    pub fn contains(&self, name: &str) -> bool {
-        self.handlers.contains_key(name)
-    }
-
-    /// Every handler's info, sorted by name.
-    pub fn infos(&self) -> Vec<HandlerInfo> {
-        self.handlers.values().map(|h| h.info()).collect()
+    /// How long the handler may take, once told to stop, to release what it holds outside its
+    /// future (e.g. to terminate a process group) before its future is dropped.
+    fn stop_grace(&self) -> Duration {
+        Duration::ZERO
     }
 }
 
