@@ -45,6 +45,7 @@ pub async fn gateway(
         ledger: b.ledger.clone(),
         registry: b.registry.clone(),
         auth,
+        faas: aurora_worker::handlers::faas::providers(&config.faas).map_err(anyhow::Error::msg)?,
     };
     let listener = TcpListener::bind(&config.server.listen)
         .await

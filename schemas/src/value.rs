@@ -177,6 +177,24 @@ impl TypedValue {
         Self { ty: ty.into(), value: value.into() }
     }
 
+    /// The value in its type's canonical JSON form: a float type's whole numbers become floats
+    /// (`8` → `8.0`), as a program in a language without the distinction may write them.
+    pub fn normalized(mut self) -> Self {
+        let is_float = matches!(self.ty.trim_start_matches("[]"), "float32" | "float64");
+        let as_float = |v: &mut Value| {
+            if let Some(f) = v.as_f64().filter(|_| v.is_i64() || v.is_u64()) {
+                *v = Value::from(f);
+            }
+        };
+        if is_float {
+            match &mut self.value {
+                Value::Array(items) => items.iter_mut().for_each(as_float),
+                v => as_float(v),
+            }
+        }
+        self
+    }
+
     /// Parses the type name and checks the value against it.
     pub fn check(&self) -> Result<ArgType, String> {
         let ty: ArgType = self.ty.parse().map_err(|e: UnknownType| e.to_string())?;
@@ -206,6 +224,13 @@ mod tests {
         assert!(check("int64", json!(1.5)).unwrap_err().contains("not a whole number"));
         assert!(check("float32", json!(1e300)).is_err());
         assert!(check("float64", json!(1e300)).is_ok());
+    }
+
+    #[test]
+    fn float_values_are_normalized_to_floats() {
+        assert_eq!(TypedValue::new("float64", 8).normalized().value.to_string(), "8.0");
+        assert_eq!(TypedValue::new("[]float32", json!([1, 2.5])).normalized().value, json!([1.0, 2.5]));
+        assert_eq!(TypedValue::new("int64", 8).normalized().value.to_string(), "8");
     }
 
     #[test]

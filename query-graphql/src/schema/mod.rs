@@ -33,6 +33,8 @@ pub struct State {
     pub registry: Arc<dyn Registry>,
     /// Logins and tokens.
     pub auth: Auth,
+    /// The configured FaaS providers, for listing their functions.
+    pub faas: Vec<Arc<dyn aurora_worker::handlers::faas::Provider>>,
 }
 
 /// Builds the schema over `state`.

@@ -1,9 +1,9 @@
 //! Queries: read models and the registry.
 
-use super::types::{GraphRun, GraphRunConnection, GraphState, Handler, PageInfo, TaskRun, Worker};
+use super::types::{FaasFunction, GraphRun, GraphRunConnection, GraphState, Handler, PageInfo, TaskRun, Worker};
 use super::{principal, state};
 use crate::errors::{Kind, error, unavailable};
-use async_graphql::{Context, ID, Json, Object};
+use async_graphql::{Context, ErrorExtensions, ID, Json, Object};
 use std::collections::BTreeMap;
 
 /// The root query.
@@ -74,6 +74,32 @@ impl Query {
             }
         }
         Ok(by_name.into_values().collect())
+    }
+
+    /// The functions every configured FaaS provider offers, by provider. A provider that cannot be
+    /// listed is reported in `errors` (naming it) while the others are still listed.
+    async fn faas_functions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<FaasFunction>> {
+        principal(ctx)?;
+        let listings = futures::future::join_all(state(ctx).faas.iter().map(|p| p.list())).await;
+        let mut out = Vec::new();
+        for listed in listings {
+            match listed {
+                Ok(functions) => out.extend(functions.into_iter().map(|f| FaasFunction {
+                    provider: f.provider,
+                    driver: f.driver,
+                    id: f.id,
+                    name: f.name,
+                    description: f.description,
+                })),
+                // The provider's own words: they name it and say what failed (no secret is in them).
+                Err(e) => ctx.add_error(
+                    async_graphql::Error::new(e)
+                        .extend_with(|_, x| x.set("code", Kind::Unavailable.code()))
+                        .into_server_error(ctx.item.pos),
+                ),
+            }
+        }
+        Ok(out)
     }
 
     /// Live workers.

@@ -328,6 +328,21 @@ pub struct Handler {
     pub result_types: Vec<String>,
 }
 
+/// A function a configured FaaS provider offers (the seed's `/api/faas/list`).
+#[derive(SimpleObject, Debug, Clone)]
+pub struct FaasFunction {
+    /// The provider's handler name: the task name that invokes it (e.g. `openfaas_driver`).
+    pub provider: String,
+    /// `openfaas` or `aliyunfc`.
+    pub driver: String,
+    /// The provider's id of the function.
+    pub id: String,
+    /// The function's name: a task's first arg.
+    pub name: String,
+    /// What the provider says about it.
+    pub description: String,
+}
+
 /// A live worker.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct Worker {

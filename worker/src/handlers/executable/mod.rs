@@ -102,7 +102,7 @@ impl Executable {
                     ))
                 })?;
                 self.check_results(&results)?;
-                Ok(results)
+                Ok(results.into_iter().map(TypedValue::normalized).collect())
             }
         }
     }
