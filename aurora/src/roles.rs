@@ -45,6 +45,10 @@ pub async fn gateway(
         ledger: b.ledger.clone(),
         registry: b.registry.clone(),
         auth,
+        web: match &config.server.web_dir {
+            Some(dir) => aurora_query_graphql::web::Assets::Dir(dir.clone()),
+            None => aurora_query_graphql::web::Assets::Embedded,
+        },
         faas: aurora_worker::handlers::faas::providers(&config.faas).map_err(anyhow::Error::msg)?,
     };
     let listener = TcpListener::bind(&config.server.listen)

@@ -58,6 +58,10 @@ pub struct Config {
 pub struct Server {
     /// `host:port` to listen on.
     pub listen: String,
+    /// Serve the browser UI from this directory instead of the bundle built into the binary
+    /// (for working on `web/`: point it at `web/dist`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_dir: Option<PathBuf>,
 }
 
 /// A backend chosen by URI scheme.
@@ -209,7 +213,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("./aurora-data"),
-            server: Server { listen: "127.0.0.1:4332".into() },
+            server: Server { listen: "127.0.0.1:4332".into(), web_dir: None },
             ledger: Backend { uri: String::new(), namespace: "aurora".into() },
             broker: Backend { uri: "local://".into(), namespace: String::new() },
             coord: Backend { uri: "local://".into(), namespace: "aurora".into() },

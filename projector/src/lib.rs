@@ -14,5 +14,5 @@ pub mod views;
 
 pub use service::{Deps, Options, Partition, Service};
 pub use store::sqlite::SqliteStore;
-pub use store::{Error, ReadStore};
+pub use store::{Error, GraphFilter, ReadStore};
 pub use views::{GraphView, TaskView};

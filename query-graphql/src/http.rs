@@ -30,7 +30,7 @@ pub fn router(schema: AppSchema, state: State) -> Router {
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphql/ws", get(subscriptions))
-        .route("/", get(index))
+        .fallback(get(ui))
         .with_state(Arc::new(Http { schema, state }))
         .merge(ops)
 }
@@ -66,8 +66,17 @@ async fn graphql(AxumState(h): AxumState<Arc<Http>>, headers: HeaderMap, req: Gr
     GraphQLResponse::from(h.schema.execute(request).await).into_response()
 }
 
-async fn graphiql() -> impl IntoResponse {
-    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").title("Aurora").finish())
+/// GraphiQL from the UI bundle (no CDN), or async-graphql's page when the bundle has none.
+async fn graphiql(AxumState(h): AxumState<Arc<Http>>) -> Response {
+    h.state.web.graphiql().unwrap_or_else(|| {
+        Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").title("Aurora").finish())
+            .into_response()
+    })
+}
+
+/// The browser UI: its files, and its page for every client-side route.
+async fn ui(AxumState(h): AxumState<Arc<Http>>, uri: axum::http::Uri) -> Response {
+    h.state.web.respond(uri.path())
 }
 
 async fn subscriptions(
@@ -122,10 +131,6 @@ async fn metrics() -> Response {
         Ok(()) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
-}
-
-async fn index() -> impl IntoResponse {
-    Html(include_str!("../../web/index.html"))
 }
 
 /// The gateway role: serves the router on an already-bound listener until shutdown.

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod errors;
 pub mod http;
 pub mod schema;
+pub mod web;
 
 pub use auth::{Auth, UserEntry};
 pub use http::{Service, router};

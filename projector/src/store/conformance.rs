@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // a test suite: a panic is a failed case
 
-use super::ReadStore;
+use super::{GraphFilter, ReadStore};
 use aurora_schemas::event::EventData;
 use aurora_schemas::{
     Event, EventMeta, GraphId, GraphSpec, GraphState, NewEvent, TaskId, TaskSpec, TaskState, TypedValue,
@@ -13,8 +13,13 @@ use std::sync::Arc;
 
 /// A submitted graph of `n` tasks and, for its first task, pending → success; positions from `pos`.
 fn run(n: usize, pos: &mut u64) -> (GraphId, Vec<Event>) {
+    named_run(n, pos, None)
+}
+
+fn named_run(n: usize, pos: &mut u64, name: Option<&str>) -> (GraphId, Vec<Event>) {
     let g = GraphId::new();
     let spec = GraphSpec {
+        name: name.map(str::to_string),
         tasks: (0..n).map(|i| TaskSpec { key: format!("t{i}"), name: "add".into(), ..Default::default() }).collect(),
         ..Default::default()
     }
@@ -82,16 +87,24 @@ async fn applying_twice_changes_nothing(store: Arc<dyn ReadStore>) {
 async fn queries_and_checkpoints(store: Arc<dyn ReadStore>) {
     let mut pos = 0;
     let mut ids = Vec::new();
-    for _ in 0..3 {
-        let (g, events) = run(2, &mut pos);
+    for name in ["Nightly (ETL)", "adhoc", "nightly.*"] {
+        let (g, events) = named_run(2, &mut pos, Some(name));
         store.apply(events[..3].to_vec()).await.unwrap(); // t0 left RECEIVED
         ids.push(g);
     }
-    let page = store.graphs(None, 2, None).await.unwrap();
+    let all = GraphFilter::default();
+    let page = store.graphs(&all, 2, None).await.unwrap();
     assert_eq!(page.iter().map(|g| g.graph_id).collect::<Vec<_>>(), vec![ids[2], ids[1]], "newest first");
-    let next = store.graphs(None, 2, Some(page[1].seq)).await.unwrap();
+    let next = store.graphs(&all, 2, Some(page[1].seq)).await.unwrap();
     assert_eq!(next.iter().map(|g| g.graph_id).collect::<Vec<_>>(), vec![ids[0]]);
-    assert!(store.graphs(Some(GraphState::Success), 10, None).await.unwrap().is_empty());
+    let success = GraphFilter { state: Some(GraphState::Success), ..Default::default() };
+    assert!(store.graphs(&success, 10, None).await.unwrap().is_empty());
+    let named = |n: &str| GraphFilter { name: Some(n.into()), ..Default::default() };
+    let found = store.graphs(&named("NIGHTLY"), 10, None).await.unwrap();
+    assert_eq!(found.iter().map(|g| g.graph_id).collect::<Vec<_>>(), vec![ids[2], ids[0]], "substring, any case");
+    let literal = store.graphs(&named(".*"), 10, None).await.unwrap();
+    assert_eq!(literal.iter().map(|g| g.graph_id).collect::<Vec<_>>(), vec![ids[2]], "the text is not a pattern");
+    assert_eq!(store.graphs(&named("(etl)"), 10, None).await.unwrap().len(), 1);
     assert_eq!(store.unfinished_tasks().await.unwrap().len(), 3);
     assert_eq!(store.graph_tasks(ids[0]).await.unwrap().len(), 2);
     assert!(store.graph_spec(ids[0]).await.unwrap().is_some());

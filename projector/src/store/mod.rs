@@ -11,6 +11,15 @@ use aurora_schemas::event::EventData;
 use aurora_schemas::{Event, GraphId, GraphSpec, GraphState, StreamId, TaskId};
 use std::collections::{BTreeSet, HashSet};
 
+/// Which runs a listing returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GraphFilter {
+    /// Only runs in this state.
+    pub state: Option<GraphState>,
+    /// Only runs whose name contains this, ignoring case.
+    pub name: Option<String>,
+}
+
 /// What went wrong with the read store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
@@ -66,10 +75,10 @@ pub trait ReadStore: Send + Sync + 'static {
     async fn graph(&self, id: GraphId) -> Result<Option<GraphView>, Error>;
     /// A graph's frozen spec.
     async fn graph_spec(&self, id: GraphId) -> Result<Option<GraphSpec>, Error>;
-    /// Graphs, newest first, optionally in one state, submitted before `before_seq`.
+    /// Graphs matching `filter`, newest first, submitted before `before_seq`.
     async fn graphs(
         &self,
-        state: Option<GraphState>,
+        filter: &GraphFilter,
         first: usize,
         before_seq: Option<u64>,
     ) -> Result<Vec<GraphView>, Error>;

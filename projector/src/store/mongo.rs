@@ -4,10 +4,10 @@
 //! batch touches, apply, and write the changed rows back in one transaction (so a task row and
 //! its graph's counters never disagree after a crash).
 
-use super::{Batch, Error, ReadStore};
+use super::{Batch, Error, GraphFilter, ReadStore};
 use crate::views::{GraphView, Model, TaskView};
 use async_trait::async_trait;
-use aurora_schemas::{Event, GraphId, GraphSpec, GraphState, TaskId};
+use aurora_schemas::{Event, GraphId, GraphSpec, TaskId};
 use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::IndexOptions;
@@ -29,6 +29,18 @@ fn unavailable(e: impl std::fmt::Display) -> Error {
 
 fn corrupt(e: impl std::fmt::Display) -> Error {
     Error::Corrupt(e.to_string())
+}
+
+/// `text` as a regular expression that matches exactly it.
+fn regex_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn parse<T: serde::de::DeserializeOwned>(d: &Document) -> Result<T, Error> {
@@ -146,6 +158,7 @@ impl ReadStore for MongoStore {
                     "_id": id.to_string(),
                     "state": v.state.as_str(),
                     "seq": v.seq as i64,
+                    "name_lower": v.name.as_deref().unwrap_or_default().to_lowercase(),
                     "version": v.version as i64,
                     "doc": serde_json::to_string(v).map_err(corrupt)?,
                 });
@@ -187,13 +200,17 @@ impl ReadStore for MongoStore {
 
     async fn graphs(
         &self,
-        state: Option<GraphState>,
+        which: &GraphFilter,
         first: usize,
         before_seq: Option<u64>,
     ) -> Result<Vec<GraphView>, Error> {
         let mut filter = doc! { "seq": { "$lt": before_seq.map(|s| s as i64).unwrap_or(i64::MAX) } };
-        if let Some(s) = state {
+        if let Some(s) = which.state {
             filter.insert("state", s.as_str());
+        }
+        if let Some(name) = &which.name {
+            // Rows keep their name lower-cased for this match; the pattern is the literal text.
+            filter.insert("name_lower", doc! { "$regex": regex_literal(&name.to_lowercase()) });
         }
         let docs: Vec<Document> = self
             .graphs

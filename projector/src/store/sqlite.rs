@@ -1,9 +1,9 @@
 //! Read models in a SQLite file of their own (rebuildable from the ledger, so `synchronous=NORMAL`).
 
-use super::{Batch, Error, ReadStore};
+use super::{Batch, Error, GraphFilter, ReadStore};
 use crate::views::{GraphView, Model, TaskView};
 use async_trait::async_trait;
-use aurora_schemas::{Event, GraphId, GraphSpec, GraphState, TaskId, TaskState};
+use aurora_schemas::{Event, GraphId, GraphSpec, TaskId, TaskState};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -189,17 +189,20 @@ impl ReadStore for SqliteStore {
 
     async fn graphs(
         &self,
-        state: Option<GraphState>,
+        filter: &GraphFilter,
         first: usize,
         before_seq: Option<u64>,
     ) -> Result<Vec<GraphView>, Error> {
+        let (state, name) = (filter.state, filter.name.clone());
         self.with(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT doc FROM graphs WHERE (?1 IS NULL OR state = ?1) AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+                "SELECT doc FROM graphs WHERE (?1 IS NULL OR state = ?1) AND seq < ?2 \
+                 AND (?4 IS NULL OR instr(lower(coalesce(json_extract(doc, '$.name'), '')), lower(?4)) > 0) \
+                 ORDER BY seq DESC LIMIT ?3",
             )?;
             let before = before_seq.map(|s| s as i64).unwrap_or(i64::MAX);
             let docs = stmt
-                .query_map(params![state.map(|s| s.as_str()), before, first as i64], |r| r.get::<_, String>(0))?
+                .query_map(params![state.map(|s| s.as_str()), before, first as i64, name], |r| r.get::<_, String>(0))?
                 .collect::<Result<Vec<_>, _>>()?;
             docs.iter().map(|d| serde_json::from_str(d).map_err(corrupt)).collect()
         })

@@ -33,6 +33,8 @@ pub struct State {
     pub registry: Arc<dyn Registry>,
     /// Logins and tokens.
     pub auth: Auth,
+    /// Where the browser UI's files come from.
+    pub web: crate::web::Assets,
     /// The configured FaaS providers, for listing their functions.
     pub faas: Vec<Arc<dyn aurora_worker::handlers::faas::Provider>>,
 }

@@ -22,11 +22,13 @@ impl Query {
         Ok(view.map(Into::into))
     }
 
-    /// Runs, newest first; `after` is the `endCursor` of the previous page.
+    /// Runs, newest first, optionally only those in `state` or whose name contains `name` (any
+    /// case); `after` is the `endCursor` of the previous page.
     async fn graphs(
         &self,
         ctx: &Context<'_>,
         #[graphql(name = "state")] state_filter: Option<GraphState>,
+        name: Option<String>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<GraphRunConnection> {
@@ -40,11 +42,9 @@ impl Query {
                 c.parse::<u64>().map_err(|_| error(Kind::BadInput, format!("`{c}` is not a cursor from this API")))
             })
             .transpose()?;
-        let mut views = state(ctx)
-            .store
-            .graphs(state_filter.map(Into::into), first as usize + 1, before)
-            .await
-            .map_err(unavailable)?;
+        let filter =
+            aurora_projector::GraphFilter { state: state_filter.map(Into::into), name: name.filter(|n| !n.is_empty()) };
+        let mut views = state(ctx).store.graphs(&filter, first as usize + 1, before).await.map_err(unavailable)?;
         let has_next_page = views.len() > first as usize;
         views.truncate(first as usize);
         let nodes: Vec<GraphRun> = views.into_iter().map(Into::into).collect();

@@ -185,6 +185,15 @@ pub struct TaskRun {
     pub results: Option<Vec<TypedValue>>,
     pub error: Option<String>,
     pub attempts: i32,
+    /// The worker of the current or last attempt.
+    pub worker_id: Option<String>,
+    /// When the next attempt is due, while in RETRY.
+    pub retry_at: Option<DateTime<Utc>>,
+    /// The selector it was dispatched with (its own or the graph's).
+    pub label_selector: Json<BTreeMap<String, String>>,
+    pub retry_count: i32,
+    pub retry_backoff_ms: i64,
+    pub timeout_ms: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The history, when the graph's resolver read it for all tasks at once.
@@ -203,6 +212,12 @@ impl From<TaskView> for TaskRun {
             results: v.results.map(|r| r.into_iter().map(Into::into).collect()),
             error: v.error,
             attempts: v.attempts as i32,
+            worker_id: v.worker_id,
+            retry_at: v.retry_at,
+            label_selector: Json(v.label_selector.into_iter().collect()),
+            retry_count: v.retry_count as i32,
+            retry_backoff_ms: v.retry_backoff_ms as i64,
+            timeout_ms: v.timeout_ms.map(|t| t as i64),
             created_at: v.created_at,
             updated_at: v.updated_at,
             prefetched_history: None,
@@ -220,6 +235,42 @@ impl TaskRun {
         let id: aurora_schemas::TaskId = self.id.parse().map_err(|_| error(Kind::BadInput, "bad task id"))?;
         let events = state(ctx).ledger.read_stream(&id.stream(), 1).await.map_err(unavailable)?;
         Ok(events.iter().map(LedgerEvent::from).collect())
+    }
+}
+
+/// How many of a run's tasks are in each state.
+#[derive(SimpleObject, Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskCounts {
+    pub total: i32,
+    pub waiting: i32,
+    pub pending: i32,
+    pub received: i32,
+    pub started: i32,
+    pub retry: i32,
+    pub success: i32,
+    pub failure: i32,
+    pub cancelled: i32,
+    pub skipped: i32,
+}
+
+impl TaskCounts {
+    fn of(states: impl IntoIterator<Item = DomainTaskState>) -> Self {
+        let mut c = Self::default();
+        for s in states {
+            c.total += 1;
+            *match s {
+                DomainTaskState::Waiting => &mut c.waiting,
+                DomainTaskState::Pending => &mut c.pending,
+                DomainTaskState::Received => &mut c.received,
+                DomainTaskState::Started => &mut c.started,
+                DomainTaskState::Retry => &mut c.retry,
+                DomainTaskState::Success => &mut c.success,
+                DomainTaskState::Failure => &mut c.failure,
+                DomainTaskState::Cancelled => &mut c.cancelled,
+                DomainTaskState::Skipped => &mut c.skipped,
+            } += 1;
+        }
+        c
     }
 }
 
@@ -290,6 +341,18 @@ impl GraphRun {
             }
         }
         Ok(tasks)
+    }
+
+    /// How many tasks are in each state (tasks not dispatched yet are WAITING).
+    async fn task_counts(&self, ctx: &Context<'_>) -> async_graphql::Result<TaskCounts> {
+        let g = self.graph_id()?;
+        let st = state(ctx);
+        let views = st.store.graph_tasks(g).await.map_err(unavailable)?;
+        let total = st.store.graph_spec(g).await.map_err(unavailable)?.map(|s| s.tasks.len()).unwrap_or(views.len());
+        let waiting = total.saturating_sub(views.len());
+        Ok(TaskCounts::of(
+            views.into_iter().map(|v| v.state).chain(std::iter::repeat_n(DomainTaskState::Waiting, waiting)),
+        ))
     }
 
     /// The edges, as submitted.
