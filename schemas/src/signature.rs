@@ -4,9 +4,10 @@
 //!
 //! A signature is a list of type names; `any` accepts any one value, and a last entry `...T` accepts
 //! any number of `T` (or of `[]T`, which variadic handlers flatten). `int` and `int64` (and `byte`
-//! and `uint8`) are the same type.
+//! and `uint8`) are the same type, and an integer fits where a float is declared (`20` is a fine
+//! `float64`), as the seed's `sum_floats` of the results of `multiply` expects.
 
-use crate::value::ArgType;
+use crate::value::{ArgType, Scalar};
 use std::fmt;
 
 /// One position of a signature.
@@ -29,13 +30,21 @@ impl Param {
     fn accepts(&self, ty: &ArgType, variadic: bool) -> bool {
         match self {
             Param::Any => true,
-            Param::Type(want) => same(want, ty) || (variadic && !want.slice && ty.slice && want.scalar == ty.scalar),
+            Param::Type(want) => {
+                same(want, ty) || (variadic && !want.slice && ty.slice && fits(want.scalar, ty.scalar))
+            }
         }
     }
 }
 
-fn same(a: &ArgType, b: &ArgType) -> bool {
-    a.scalar == b.scalar && a.slice == b.slice
+/// Whether a value of type `got` fits a parameter of type `want`.
+fn same(want: &ArgType, got: &ArgType) -> bool {
+    want.slice == got.slice && fits(want.scalar, got.scalar)
+}
+
+fn fits(want: Scalar, got: Scalar) -> bool {
+    want == got
+        || (matches!(want, Scalar::Float32 | Scalar::Float64) && matches!(got, Scalar::Int(_) | Scalar::Uint(_)))
 }
 
 impl fmt::Display for Param {
@@ -190,6 +199,9 @@ mod tests {
         assert_eq!(err.to_string(), "takes exactly 2 values (string, int64), got 1");
         assert!(s.check(&tys(&["string", "int64", "bool"])).is_err());
         assert!(s.check(&tys(&["string", "int32"])).is_err(), "int32 is not int64");
+        let floats = sig(&["float64", "...float32"]);
+        assert_eq!(floats.check(&tys(&["int64", "uint8", "[]int32"])), Ok(()), "integers fit floats");
+        assert!(sig(&["int64"]).check(&tys(&["float64"])).is_err(), "but floats do not fit integers");
     }
 
     #[test]

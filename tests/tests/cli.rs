@@ -85,10 +85,14 @@ async fn login_submit_watch_and_events_work_as_the_readme_shows(deployment: Depl
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_examples_run() {
     let dir = Scratch::new("examples");
-    let server = Server::start_with_config(&dir.0, &repo("config/examples/dev.toml"), &[]).await;
-    for (file, state) in
-        [("seed-readme.json", "SUCCESS"), ("seed-readme-labelled.json", "SUCCESS"), ("diamond.json", "SUCCESS")]
-    {
+    let handlers = format!("--handlers-dir={}", repo("examples/handlers").display());
+    let server = Server::start_with_config(&dir.0, &repo("config/examples/dev.toml"), &[&handlers]).await;
+    for (file, state) in [
+        ("seed-readme.json", "SUCCESS"),
+        ("seed-readme-labelled.json", "SUCCESS"),
+        ("diamond.json", "SUCCESS"),
+        ("your-handlers.json", "SUCCESS"),
+    ] {
         let id = server.submit(example(file)).await;
         let g = server.wait_terminal(&id, std::time::Duration::from_secs(30)).await;
         assert_eq!(g["state"], state, "{file}: {g:#}");

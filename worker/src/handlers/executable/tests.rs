@@ -234,6 +234,18 @@ async fn the_directory_is_watched_and_the_registry_follows_it() {
     watching.await.expect("stops");
 }
 
+#[tokio::test]
+async fn a_relative_handlers_directory_works_from_any_working_directory() {
+    let dir = tempfile::tempdir_in(".").expect("tempdir below the working directory");
+    script(dir.path(), "hello", "print('hi')\n");
+    let relative = dir.path().strip_prefix(std::env::current_dir().expect("cwd")).unwrap_or(dir.path()).to_path_buf();
+    assert!(relative.is_relative(), "{}", relative.display());
+    let registry = Arc::new(Registry::new());
+    Directory::open(&relative, registry.clone(), Duration::from_millis(300)).expect("opens");
+    let out = registry.get("hello").expect("offered").call(ctx(), vec![TypedValue::new("string", "")]).await;
+    assert_eq!(out, Ok(vec![TypedValue::new("string", "hi")]));
+}
+
 #[test]
 fn a_missing_directory_or_a_clash_refuses_to_start() {
     let registry = Arc::new(Registry::with_builtins());

@@ -49,6 +49,8 @@ impl Directory {
                 ));
             }
         }
+        // Absolute, because each executable runs with its own folder as working directory.
+        let dir = &std::fs::canonicalize(dir).map_err(|e| format!("the handlers directory {}: {e}", dir.display()))?;
         let reserved = registry.fixed_names();
         let found =
             scan(dir, &reserved).map_err(|e| format!("reading the handlers directory {}: {e}", dir.display()))?;
