@@ -180,6 +180,32 @@ async fn an_executable_added_while_running_is_offered_and_a_removed_one_withdraw
     let err = err.expect_err("no worker offers it any more");
     assert!(err.to_string().contains("unknown handler `late`"), "{err}");
     assert!(handler_names(&server).await.contains(&"shout".to_string()), "the others are still offered");
+
+    // Cancelling the run stops a running executable: its whole process group is killed.
+    let id = server.submit(graph(vec![task("lingers", "lingers", &[("string", json!(""))])], vec![])).await;
+    let g = server.client.graph(&id).await.unwrap();
+    let pids_file = scratch.0.join(format!("pids-{}", aurora_e2e::task(&g, "lingers")["id"].as_str().unwrap()));
+    let start = Instant::now();
+    let pids = loop {
+        if let Ok(p) = std::fs::read_to_string(&pids_file)
+            && p.split_whitespace().count() == 2
+        {
+            break p;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the executable never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let cancel = "mutation($id: ID!) { cancelGraph(id: $id, reason: \"enough\") { id } }";
+    server.client.query(cancel, json!({ "id": id })).await.unwrap();
+    let g = server.wait_terminal(&id, WAIT).await;
+    assert_eq!(g["state"], "CANCELLED", "{g:#}");
+    let pids: Vec<i32> = pids.split_whitespace().map(|p| p.parse().unwrap()).collect();
+    let start = Instant::now();
+    while pids.iter().any(|p| alive(*p)) {
+        assert!(start.elapsed() < Duration::from_secs(10), "a cancelled run's processes {pids:?} still run");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("the cancelled executable's group was gone {} ms after the run ended", start.elapsed().as_millis());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
