@@ -318,6 +318,7 @@ async fn serve(
     generated: bool,
 ) -> anyhow::Result<ExitCode> {
     crate::logging::init(&config.log.format, &config.log.level, std::env::var("RUST_LOG").ok());
+    raise_open_file_limit();
     if roles != Roles::ALL && !config.is_distributed() {
         bail!(
             "a separate role needs backends every process can share: set ledger.uri=mongodb://…, \
@@ -345,6 +346,20 @@ async fn serve(
     });
     node.wait().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Raises the soft limit of open files to the hard one: a server holds a descriptor per
+/// connection, and the usual soft limit (1,024) is far below what the connection limit allows.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current.is_some() && limit.current < limit.maximum.or(Some(u64::MAX)) {
+        let raised = Rlimit { current: limit.maximum, maximum: limit.maximum };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => tracing::debug!(from = ?limit.current, to = ?limit.maximum, "raised the open-file limit"),
+            Err(e) => tracing::warn!(error = %e, soft = ?limit.current, "could not raise the open-file limit"),
+        }
+    }
 }
 
 /// Prints one line; `false` when stdout was closed (`aurora events ID | head`), which is not an error.

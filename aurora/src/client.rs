@@ -8,7 +8,10 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 /// The fields of a ledger event the client asks for.
-pub const EVENT_FIELDS: &str = "id stream version type graphId taskId state data actor recordedAt hash prevHash traceId workerId fencingToken causationId";
+pub const EVENT_FIELDS: &str = "id stream version type graphId taskId state data actor recordedAt hash prevHash traceId workerId fencingToken causationId position";
+
+/// How many events one page of a run's history asks for (the server's maximum).
+const HISTORY_PAGE: usize = 10_000;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -129,15 +132,38 @@ impl Client {
         Ok(data["submitGraph"].clone())
     }
 
-    /// A run with its tasks (each with history) and its own history.
+    /// A run with its tasks (each with history) and its own whole history, read page by page.
     pub async fn graph(&self, id: &str) -> Result<Value, Error> {
         let q = format!(
             "query($id: ID!) {{ graph(id: $id) {{ id name state submittedBy submittedAt finishedAt edges {{ from to }}
                tasks {{ id key name state attempts error args {{ type value }} results {{ type value }}
-                        history {{ {EVENT_FIELDS} }} }}
-               history {{ {EVENT_FIELDS} }} }} }}"
+                        history {{ {EVENT_FIELDS} }} }} }} }}"
         );
-        Ok(self.query(&q, json!({ "id": id })).await?["graph"].clone())
+        let mut graph = self.query(&q, json!({ "id": id })).await?["graph"].clone();
+        if graph.is_null() {
+            return Ok(graph);
+        }
+        graph["history"] = Value::Array(self.history(id).await?);
+        Ok(graph)
+    }
+
+    /// A run's whole history (graph and task events in ledger order), page by page.
+    pub async fn history(&self, id: &str) -> Result<Vec<Value>, Error> {
+        let q = format!(
+            "query($id: ID!, $after: String) {{ graph(id: $id) {{ history(first: {HISTORY_PAGE}, after: $after) {{ {EVENT_FIELDS} }} }} }}"
+        );
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let data = self.query(&q, json!({ "id": id, "after": after })).await?;
+            let page = data["graph"]["history"].as_array().cloned().unwrap_or_default();
+            let full = page.len() == HISTORY_PAGE;
+            after = page.last().and_then(|e| e["position"].as_str()).map(str::to_string);
+            all.extend(page);
+            if !full || after.is_none() {
+                return Ok(all);
+            }
+        }
     }
 
     /// Subscribes to a run's events.

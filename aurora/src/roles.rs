@@ -38,13 +38,24 @@ pub async fn gateway(
     shutdown: CancellationToken,
 ) -> anyhow::Result<(SocketAddr, impl Future<Output = RoleResult> + use<>)> {
     let auth =
-        Auth::new(users(config, admin_password), b.sessions.clone(), Duration::from_secs(config.auth.token_ttl_secs));
+        Auth::new(users(config, admin_password), b.sessions.clone(), Duration::from_secs(config.auth.token_ttl_secs))
+            .with_limits(&config.limits);
     let state = State {
-        command: aurora_command::Service::new(b.ledger.clone(), b.registry.clone(), Limits::default()),
+        command: aurora_command::Service::new(
+            b.ledger.clone(),
+            b.registry.clone(),
+            Limits {
+                max_retry_count: config.limits.max_retry_count,
+                min_retry_backoff_ms: config.limits.min_retry_backoff_ms,
+                ..Limits::default()
+            },
+        ),
         store: b.store.clone(),
         ledger: b.ledger.clone(),
         registry: b.registry.clone(),
         auth,
+        limits: config.limits.clone(),
+        live: Default::default(),
         web: match &config.server.web_dir {
             Some(dir) => aurora_query_graphql::web::Assets::Dir(dir.clone()),
             None => aurora_query_graphql::web::Assets::Embedded,
@@ -137,8 +148,7 @@ pub async fn operations(
     let addr = listener.local_addr()?;
     let router = aurora_query_graphql::http::operations_router(b.ledger.clone(), b.registry.clone());
     Ok((addr, async move {
-        let listener = aurora_query_graphql::http::without_nagle(listener);
-        let served = axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+        let served = aurora_query_graphql::serve::serve(listener, router, Default::default(), shutdown).await;
         ("operations", served.map_err(Into::into))
     }))
 }

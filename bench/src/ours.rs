@@ -169,7 +169,7 @@ impl Ours {
 
     /// How many attempts of task `key` of run `id` started, from the ledger's history.
     async fn starts_of(&self, id: &str, key: &str) -> anyhow::Result<usize> {
-        let q = "query($id: ID!) { graph(id: $id) { tasks { id key } history { type taskId } } }";
+        let q = "query($id: ID!) { graph(id: $id) { tasks { id key } history(first: 10000) { type taskId } } }";
         let g = self.client().query(q, json!({ "id": id })).await?;
         let task = g["graph"]["tasks"].as_array().into_iter().flatten().find(|t| t["key"] == key);
         let task_id = task.map(|t| t["id"].clone()).context("the run has no such task")?;
@@ -225,7 +225,7 @@ impl Ours {
         }
         // The subscriptions end with the ledger's terminal event; the read model may be a moment behind.
         let g = loop {
-            let q = "query($id: ID!) { graph(id: $id) { state history { id } } }";
+            let q = "query($id: ID!) { graph(id: $id) { state } }";
             let g = self.client().query(q, json!({ "id": id })).await?;
             if g["graph"]["state"] != "RUNNING" {
                 break g;
@@ -235,10 +235,11 @@ impl Ours {
         if g["graph"]["state"] != "SUCCESS" {
             bail!("the watched run ended {}", g["graph"]["state"]);
         }
-        let history: HashSet<String> = g["graph"]["history"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let history: HashSet<String> = self
+            .client()
+            .history(&id)
+            .await?
+            .iter()
             .filter_map(|e| e["id"].as_str().map(str::to_string))
             .collect();
         let (mut missed, mut repeated, mut lat) = (0usize, 0usize, Vec::new());

@@ -12,11 +12,17 @@ pub enum Error {
     /// A dependency (ledger, registry) is unavailable; retry later. Nothing was written.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
+    /// The ledger's storage failed (disk full, read-only, damaged): an operator must act.
+    #[error("{0}")]
+    Storage(String),
 }
 
 impl From<aurora_ledger::Error> for Error {
     fn from(e: aurora_ledger::Error) -> Self {
-        Self::Unavailable(e.to_string())
+        match e {
+            aurora_ledger::Error::Storage(_) | aurora_ledger::Error::Corrupt(_) => Self::Storage(e.to_string()),
+            other => Self::Unavailable(other.to_string()),
+        }
     }
 }
 

@@ -50,7 +50,7 @@ impl Service {
         if !found.is_empty() {
             return Err(Error::Rejected(found.join("; ")));
         }
-        let spec = spec.normalized();
+        let spec = spec.with_backoff_at_least(self.limits.min_retry_backoff_ms).normalized();
         let spec_hash = hash::sha256_hex(&serde_json::to_value(&spec).expect("specs always serialise"));
         let graph_id = match &spec.idempotency_key {
             Some(key) => GraphId::for_idempotency_key(actor, key),

@@ -46,6 +46,8 @@ pub struct Config {
     pub projector: Projector,
     /// Logging.
     pub log: Log,
+    /// Bounds on what one client may cost the server.
+    pub limits: Limits,
     /// FaaS providers (the seed's `[[Faas]]`): each is a handler that invokes the provider's
     /// functions. Workers invoke them; gateways list their functions.
     #[serde(alias = "Faas", skip_serializing_if = "Vec::is_empty")]
@@ -62,6 +64,74 @@ pub struct Server {
     /// (for working on `web/`: point it at `web/dist`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_dir: Option<PathBuf>,
+}
+
+/// Bounds on what one client (or one request) may cost the server; each refusal names the limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Bytes of a request body with a valid token.
+    pub max_body_bytes: usize,
+    /// Bytes of a request body without one (enough to log in or load the schema).
+    pub anonymous_max_body_bytes: usize,
+    /// Bytes of values one GraphQL query may return.
+    pub max_response_bytes: usize,
+    /// GraphQL complexity: each field costs 1, a list field its page size times its children.
+    pub max_complexity: usize,
+    /// Fields one GraphQL document may select (aliases and fragments counted as they expand).
+    pub max_fields: usize,
+    /// Seconds a request may take from its headers to its response.
+    pub request_timeout_secs: u64,
+    /// Seconds a client may take to send a request's headers.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client may take to send a request's body.
+    pub body_read_timeout_secs: u64,
+    /// Open connections (HTTP and WebSocket) a process serves at once; more are refused.
+    pub max_connections: usize,
+    /// Open WebSocket connections per token.
+    pub max_sockets_per_token: usize,
+    /// Live subscriptions per token.
+    pub max_subscriptions_per_token: usize,
+    /// Live subscriptions in all.
+    pub max_subscriptions: usize,
+    /// Seconds a new WebSocket may take to send `connection_init`.
+    pub connection_init_timeout_secs: u64,
+    /// The most retries a task may ask for.
+    pub max_retry_count: u32,
+    /// The least delay before a retry, in milliseconds.
+    pub min_retry_backoff_ms: u64,
+    /// Password checks (Argon2) running at once; more wait.
+    pub login_concurrency: usize,
+    /// Failed logins a client address or a user name may have in a row before it must wait; the
+    /// wait doubles with each further failure (from one second, at most five minutes).
+    pub login_failures_before_backoff: u32,
+    /// Logins a client address may attempt per minute.
+    pub logins_per_minute: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 * 1024 * 1024,
+            anonymous_max_body_bytes: 64 * 1024,
+            max_response_bytes: 32 * 1024 * 1024,
+            max_complexity: 300_000,
+            max_fields: 2_000,
+            request_timeout_secs: 60,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            max_connections: 10_000,
+            max_sockets_per_token: 200,
+            max_subscriptions_per_token: 500,
+            max_subscriptions: 5_000,
+            connection_init_timeout_secs: 10,
+            max_retry_count: 100,
+            min_retry_backoff_ms: 100,
+            login_concurrency: 2,
+            login_failures_before_backoff: 5,
+            logins_per_minute: 60,
+        }
+    }
 }
 
 /// A backend chosen by URI scheme.
@@ -228,6 +298,7 @@ impl Default for Config {
             },
             projector: Projector { schedule_to_start_secs: 300, batch_max: 1000, partitions: 1 },
             log: Log { format: "text".into(), level: "info".into() },
+            limits: Limits::default(),
             faas: Vec::new(),
         }
     }

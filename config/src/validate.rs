@@ -93,6 +93,35 @@ pub(crate) fn problems(c: &Config) -> Vec<String> {
     {
         out.push("worker.handlers_dir must not be empty (leave it out to offer no executables)".into());
     }
+    let l = &c.limits;
+    for (key, value) in [
+        ("max_body_bytes", l.max_body_bytes),
+        ("anonymous_max_body_bytes", l.anonymous_max_body_bytes),
+        ("max_response_bytes", l.max_response_bytes),
+        ("max_complexity", l.max_complexity),
+        ("max_fields", l.max_fields),
+        ("max_connections", l.max_connections),
+        ("max_sockets_per_token", l.max_sockets_per_token),
+        ("max_subscriptions_per_token", l.max_subscriptions_per_token),
+        ("max_subscriptions", l.max_subscriptions),
+        ("login_concurrency", l.login_concurrency),
+    ] {
+        if value == 0 {
+            out.push(format!("limits.{key} must be at least 1"));
+        }
+    }
+    for (key, value) in [
+        ("request_timeout_secs", l.request_timeout_secs),
+        ("header_read_timeout_secs", l.header_read_timeout_secs),
+        ("body_read_timeout_secs", l.body_read_timeout_secs),
+        ("connection_init_timeout_secs", l.connection_init_timeout_secs),
+        ("logins_per_minute", u64::from(l.logins_per_minute)),
+        ("login_failures_before_backoff", u64::from(l.login_failures_before_backoff)),
+    ] {
+        if value == 0 {
+            out.push(format!("limits.{key} must be positive"));
+        }
+    }
     if !["text", "json"].contains(&c.log.format.as_str()) {
         out.push(format!("log.format `{}` must be text or json", c.log.format));
     }

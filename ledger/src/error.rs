@@ -32,9 +32,13 @@ pub enum Error {
     /// The store could not be reached or failed; retryable.
     #[error("ledger store unavailable: {0}")]
     Unavailable(String),
-    /// A stored event could not be decoded.
+    /// A stored event could not be decoded, or the store's file is damaged.
     #[error("stored event is corrupt: {0}")]
     Corrupt(String),
+    /// The store cannot write (disk full, read-only, I/O error): retrying will not help until an
+    /// operator acts.
+    #[error("the ledger's storage failed: {0}")]
+    Storage(String),
 }
 
 impl Error {
@@ -51,6 +55,37 @@ impl Error {
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
-        Self::Unavailable(e.to_string())
+        match storage_failure(&e) {
+            Some(StorageFailure::Full) => Self::Storage(format!("the disk is full ({e}); free space on the server")),
+            Some(StorageFailure::ReadOnly) => Self::Storage(format!("the store is read-only ({e})")),
+            Some(StorageFailure::Io) => Self::Storage(format!("an I/O error ({e})")),
+            Some(StorageFailure::Corrupt) => Self::Corrupt(format!("the database file is damaged ({e})")),
+            None => Self::Unavailable(e.to_string()),
+        }
+    }
+}
+
+/// The SQLite failures an operator must act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFailure {
+    /// No space left.
+    Full,
+    /// The file or directory cannot be written.
+    ReadOnly,
+    /// The disk failed.
+    Io,
+    /// The file is not a sound database.
+    Corrupt,
+}
+
+/// Which storage failure `e` is, if it is one.
+pub fn storage_failure(e: &rusqlite::Error) -> Option<StorageFailure> {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code()? {
+        C::DiskFull => Some(StorageFailure::Full),
+        C::ReadOnly | C::CannotOpen | C::PermissionDenied => Some(StorageFailure::ReadOnly),
+        C::SystemIoFailure => Some(StorageFailure::Io),
+        C::DatabaseCorrupt | C::NotADatabase => Some(StorageFailure::Corrupt),
+        _ => None,
     }
 }

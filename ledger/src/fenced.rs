@@ -37,8 +37,8 @@ impl Ledger for FencedLedger {
         self.inner.read_stream(stream, from_version).await
     }
 
-    async fn read_graph_after(&self, graph: GraphId, after: u64) -> Result<Vec<Event>, Error> {
-        self.inner.read_graph_after(graph, after).await
+    async fn read_graph_after(&self, graph: GraphId, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
+        self.inner.read_graph_after(graph, after, limit).await
     }
 
     async fn read_from(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {

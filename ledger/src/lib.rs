@@ -12,7 +12,7 @@ pub mod mongo;
 pub mod sqlite;
 pub mod subscribe;
 
-pub use error::Error;
+pub use error::{Error, StorageFailure, storage_failure};
 pub use fenced::FencedLedger;
 pub use mongo::MongoLedger;
 pub use sqlite::SqliteLedger;
@@ -100,12 +100,12 @@ pub trait Ledger: Send + Sync + 'static {
 
     /// Every event of a graph (its graph stream and all its task streams), in position order.
     async fn read_graph(&self, graph: GraphId) -> Result<Vec<Event>, Error> {
-        self.read_graph_after(graph, 0).await
+        self.read_graph_after(graph, 0, usize::MAX).await
     }
 
-    /// The events of a graph with position `> after`, in position order (a subscriber catching up
-    /// reads only what it has not delivered).
-    async fn read_graph_after(&self, graph: GraphId, after: u64) -> Result<Vec<Event>, Error>;
+    /// Up to `limit` events of a graph with position `> after`, in position order (a subscriber
+    /// catching up reads only what it has not delivered; a history is read page by page).
+    async fn read_graph_after(&self, graph: GraphId, after: u64, limit: usize) -> Result<Vec<Event>, Error>;
 
     /// Up to `limit` events with position `> after`, in position order.
     async fn read_from(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error>;

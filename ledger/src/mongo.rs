@@ -486,9 +486,9 @@ impl Ledger for MongoLedger {
         .await
     }
 
-    async fn read_graph_after(&self, graph: GraphId, after: u64) -> Result<Vec<Event>, Error> {
+    async fn read_graph_after(&self, graph: GraphId, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
         let filter = doc! { "graph_id": graph.to_string(), "position": { "$gt": after as i64 } };
-        self.find(filter, doc! { "position": 1 }, None).await
+        self.find(filter, doc! { "position": 1 }, i64::try_from(limit).ok()).await
     }
 
     async fn read_from(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {

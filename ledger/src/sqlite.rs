@@ -319,12 +319,14 @@ impl Ledger for SqliteLedger {
         .await
     }
 
-    async fn read_graph_after(&self, graph: GraphId, after: u64) -> Result<Vec<Event>, Error> {
+    async fn read_graph_after(&self, graph: GraphId, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
+        // SQLite reads a negative limit as none.
+        let limit = i64::try_from(limit).unwrap_or(-1);
         self.read(move |c| {
             query(
                 c,
-                &format!("SELECT {COLUMNS} FROM events WHERE graph_id = ?1 AND position > ?2 ORDER BY position"),
-                params![graph.to_string(), after],
+                &format!("SELECT {COLUMNS} FROM events WHERE graph_id = ?1 AND position > ?2 ORDER BY position LIMIT ?3"),
+                params![graph.to_string(), after, limit],
             )
         })
         .await

@@ -170,7 +170,7 @@ impl Subscription {
     async fn read_history(&self) -> Result<Vec<Event>, Error> {
         match self.scope {
             Scope::All => self.ledger.read_from(self.last, PAGE).await,
-            Scope::Graph(g) => self.ledger.read_graph_after(g, self.last).await,
+            Scope::Graph(g) => self.ledger.read_graph_after(g, self.last, PAGE).await,
         }
     }
 }
@@ -215,9 +215,9 @@ mod tests {
             self.refuse()?;
             self.inner.read_stream(stream, from).await
         }
-        async fn read_graph_after(&self, graph: GraphId, after: u64) -> Result<Vec<Event>, Error> {
+        async fn read_graph_after(&self, graph: GraphId, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
             self.refuse()?;
-            self.inner.read_graph_after(graph, after).await
+            self.inner.read_graph_after(graph, after, limit).await
         }
         async fn read_from(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error> {
             self.refuse()?;

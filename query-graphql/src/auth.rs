@@ -7,8 +7,11 @@ use aurora_coord::{Session, Sessions};
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use crate::throttle::{Key, Throttle};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// A configured user.
 #[derive(Debug, Clone)]
@@ -28,6 +31,8 @@ pub struct Principal {
     pub role: String,
     /// The SHA-256 of the token used (for logout).
     pub token_hash: String,
+    /// When the token stops being valid.
+    pub expires_at: DateTime<Utc>,
 }
 
 impl Principal {
@@ -45,6 +50,10 @@ pub struct Auth {
     token_ttl: chrono::Duration,
     /// A real hash checked for unknown users, so timing does not tell which names exist.
     dummy_hash: Arc<String>,
+    /// Password checks (Argon2: memory- and CPU-hungry by design) running at once.
+    password_checks: Arc<tokio::sync::Semaphore>,
+    /// Attempts per client address and user name.
+    throttle: Arc<Throttle>,
 }
 
 /// Why a login failed.
@@ -53,9 +62,19 @@ pub enum LoginError {
     /// Unknown user or wrong password (deliberately not told apart).
     #[error("wrong username or password")]
     BadCredentials,
+    /// Too many attempts from this address or for this name; try again after the wait.
+    #[error("too many login attempts {}; try again in {} s", who(&.0.key), .0.retry_after.as_secs().max(1))]
+    Throttled(crate::throttle::Refused),
     /// The session store is down.
     #[error(transparent)]
     Unavailable(#[from] aurora_coord::Error),
+}
+
+fn who(key: &Key) -> String {
+    match key {
+        Key::Addr(a) => format!("from {a}"),
+        Key::User(u) => format!("for user `{}`", crate::guard::truncated(u, 64)),
+    }
 }
 
 /// Hashes a password as Argon2id (PHC string), as `aurora hash-password` prints it.
@@ -82,17 +101,53 @@ impl Auth {
     /// Users by name, sessions in `sessions`, tokens living `token_ttl`.
     pub fn new(users: HashMap<String, UserEntry>, sessions: Arc<dyn Sessions>, token_ttl: std::time::Duration) -> Self {
         let token_ttl = chrono::Duration::from_std(token_ttl).unwrap_or(chrono::Duration::hours(24));
-        Self { users: Arc::new(users), sessions, token_ttl, dummy_hash: Arc::new(hash_password("not a password")) }
+        let defaults = aurora_config::Limits::default();
+        Self {
+            users: Arc::new(users),
+            sessions,
+            token_ttl,
+            dummy_hash: Arc::new(hash_password("not a password")),
+            password_checks: Arc::new(tokio::sync::Semaphore::new(defaults.login_concurrency)),
+            throttle: Arc::new(Throttle::new(defaults.logins_per_minute, defaults.login_failures_before_backoff)),
+        }
     }
 
-    /// Checks the password and issues a token. The password check runs off the async threads.
-    pub async fn login(&self, user: &str, password: &str) -> Result<(String, DateTime<Utc>), LoginError> {
+    /// The same, with the login limits of `limits`.
+    pub fn with_limits(mut self, limits: &aurora_config::Limits) -> Self {
+        self.password_checks = Arc::new(tokio::sync::Semaphore::new(limits.login_concurrency.max(1)));
+        self.throttle = Arc::new(Throttle::new(limits.logins_per_minute, limits.login_failures_before_backoff));
+        self
+    }
+
+    /// Checks the password and issues a token. Every attempt counts against the throttle of the
+    /// client address (`client`) and of the user name; the check (Argon2) runs off the async
+    /// threads, a bounded number at a time.
+    pub async fn login(
+        &self,
+        user: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<(String, DateTime<Utc>), LoginError> {
+        let mut keys = vec![Key::User(user.to_string())];
+        keys.extend(client.map(Key::Addr));
+        self.throttle.attempt(&keys, Instant::now()).map_err(LoginError::Throttled)?;
         let entry = self.users.get(user).cloned();
         let password = password.to_string();
         let hash = entry.as_ref().map(|e| e.password_hash.clone()).unwrap_or_else(|| self.dummy_hash.to_string());
-        let ok = tokio::task::spawn_blocking(move || verify(&password, &hash)).await.unwrap_or(false);
+        let ok = match self.password_checks.clone().acquire_owned().await {
+            Ok(permit) => tokio::task::spawn_blocking(move || {
+                let ok = verify(&password, &hash);
+                drop(permit);
+                ok
+            })
+            .await
+            .unwrap_or(false),
+            Err(_) => false,
+        };
+        let ok = ok && entry.is_some();
+        self.throttle.outcome(&keys, ok, Instant::now());
         let Some(entry) = entry.filter(|_| ok) else {
-            tracing::info!(user, "login refused");
+            tracing::info!(user = %crate::guard::truncated(user, 64), client = ?client, "login refused");
             return Err(LoginError::BadCredentials);
         };
         let mut raw = [0u8; 32];
@@ -112,7 +167,20 @@ impl Auth {
             return Ok(None);
         };
         let hash = token_hash(token.trim());
-        Ok(self.sessions.get(&hash).await?.map(|s| Principal { user: s.user, role: s.role, token_hash: hash }))
+        Ok(self.sessions.get(&hash).await?.map(|s| Principal {
+            user: s.user,
+            role: s.role,
+            token_hash: hash,
+            expires_at: s.expires_at,
+        }))
+    }
+
+    /// Whether `principal`'s token is still valid (not expired, not revoked).
+    pub async fn still_valid(&self, principal: &Principal) -> Result<bool, aurora_coord::Error> {
+        if principal.expires_at <= Utc::now() {
+            return Ok(false);
+        }
+        Ok(self.sessions.get(&principal.token_hash).await?.is_some())
     }
 
     /// Revokes a token everywhere.
@@ -135,9 +203,9 @@ mod tests {
     #[tokio::test]
     async fn login_resolve_logout() {
         let a = auth(60_000);
-        assert!(matches!(a.login("admin", "wrong").await, Err(LoginError::BadCredentials)));
-        assert!(matches!(a.login("ghost", "s3cret").await, Err(LoginError::BadCredentials)));
-        let (token, _) = a.login("admin", "s3cret").await.expect("login");
+        assert!(matches!(a.login("admin", "wrong", None).await, Err(LoginError::BadCredentials)));
+        assert!(matches!(a.login("ghost", "s3cret", None).await, Err(LoginError::BadCredentials)));
+        let (token, _) = a.login("admin", "s3cret", None).await.expect("login");
         let p = a.resolve(Some(&format!("Bearer {token}"))).await.expect("up").expect("valid");
         assert_eq!(p.user, "admin");
         assert!(a.resolve(Some(&token)).await.expect("up").is_none(), "the Bearer scheme is required");
@@ -148,7 +216,7 @@ mod tests {
     #[tokio::test]
     async fn tokens_expire() {
         let a = auth(50);
-        let (token, _) = a.login("admin", "s3cret").await.expect("login");
+        let (token, _) = a.login("admin", "s3cret", None).await.expect("login");
         tokio::time::sleep(std::time::Duration::from_millis(120)).await;
         assert!(a.resolve(Some(&format!("Bearer {token}"))).await.expect("up").is_none(), "expired");
     }

@@ -15,6 +15,10 @@ pub enum Kind {
     Forbidden,
     /// A dependency is down; retry later.
     Unavailable,
+    /// Too many requests of this kind from this client; the message says when to try again.
+    RateLimited,
+    /// The server's storage failed (disk full, read-only, damaged); an operator must act.
+    Storage,
 }
 
 impl Kind {
@@ -26,6 +30,8 @@ impl Kind {
             Self::Unauthenticated => 401,
             Self::Forbidden => 403,
             Self::Unavailable => 503,
+            Self::RateLimited => 429,
+            Self::Storage => 507,
         }
     }
 
@@ -37,6 +43,8 @@ impl Kind {
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden => "FORBIDDEN",
             Self::Unavailable => "UNAVAILABLE",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::Storage => "STORAGE_FAILURE",
         }
     }
 }
@@ -58,6 +66,7 @@ impl From<&aurora_command::Error> for Kind {
             aurora_command::Error::Rejected(_) => Self::BadInput,
             aurora_command::Error::NotFound(_) => Self::NotFound,
             aurora_command::Error::Unavailable(_) => Self::Unavailable,
+            aurora_command::Error::Storage(_) => Self::Storage,
         }
     }
 }
@@ -67,7 +76,40 @@ pub fn command(e: aurora_command::Error) -> async_graphql::Error {
     error(Kind::from(&e), e.to_string())
 }
 
-/// Converts any backend error (ledger, store, coord) into UNAVAILABLE.
-pub fn unavailable(e: impl std::fmt::Display) -> async_graphql::Error {
-    error(Kind::Unavailable, e.to_string())
+/// A backend's failure, with the kind a caller sees.
+pub trait Failure: std::fmt::Display {
+    /// UNAVAILABLE unless the backend says its storage failed.
+    fn kind(&self) -> Kind {
+        Kind::Unavailable
+    }
+}
+
+impl Failure for aurora_ledger::Error {
+    fn kind(&self) -> Kind {
+        match self {
+            Self::Storage(_) | Self::Corrupt(_) => Kind::Storage,
+            _ => Kind::Unavailable,
+        }
+    }
+}
+
+impl Failure for aurora_projector::Error {
+    fn kind(&self) -> Kind {
+        match self {
+            Self::Storage(_) | Self::Corrupt(_) => Kind::Storage,
+            Self::Unavailable(_) => Kind::Unavailable,
+        }
+    }
+}
+
+impl Failure for aurora_coord::Error {}
+
+/// Converts a backend error (ledger, store, coord): UNAVAILABLE (retry later, details logged), or
+/// STORAGE_FAILURE with what failed (an operator must act).
+pub fn unavailable(e: impl Failure) -> async_graphql::Error {
+    let kind = e.kind();
+    if kind == Kind::Storage {
+        tracing::error!(error = %e, "storage failure");
+    }
+    error(kind, e.to_string())
 }

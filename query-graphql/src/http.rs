@@ -1,11 +1,9 @@
 //! The HTTP surface: GraphQL over POST, GraphiQL on GET, subscriptions over WebSocket
 //! (`graphql-transport-ws` and `graphql-ws`), health, readiness and Prometheus metrics.
 
-use crate::auth::Auth;
 use crate::schema::{AppSchema, State};
-use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::GraphQLResponse;
 use aurora_coord::Registry;
 use aurora_ledger::Ledger;
 use axum::Router;
@@ -14,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -51,19 +50,111 @@ pub fn operations_router(ledger: Arc<dyn Ledger>, registry: Arc<dyn Registry>) -
         .with_state(Deps { ledger, registry })
 }
 
-async fn graphql(AxumState(h): AxumState<Arc<Http>>, headers: HeaderMap, req: GraphQLRequest) -> Response {
+/// The client's address, for per-client limits (login attempts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+/// Requests in one batch.
+const MAX_BATCH: usize = 20;
+
+/// A GraphQL error document with `status`: what every refusal of this surface looks like.
+pub fn refusal(status: StatusCode, kind: crate::errors::Kind, message: &str) -> Response {
+    let body = serde_json::json!({
+        "data": null,
+        "errors": [{ "message": crate::guard::truncated(message, crate::guard::MAX_ERROR_CHARS), "extensions": { "code": kind.code() } }],
+    });
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// POST /graphql. Before anything is parsed: the token is checked, and the body is read only up
+/// to the limit that applies (small without a token), within a timeout. Then the request runs
+/// under the request timeout. Every refusal is a GraphQL error document with a status that fits.
+async fn graphql(
+    AxumState(h): AxumState<Arc<Http>>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: axum::body::Body,
+) -> Response {
+    use crate::errors::Kind;
+    let limits = &h.state.limits;
     let auth_header = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let mut request = req.into_inner();
-    match h.state.auth.resolve(auth_header).await {
-        Ok(Some(principal)) => request = request.data(principal),
-        Ok(None) => {}
+    let principal = match h.state.auth.resolve(auth_header).await {
+        Ok(p) => p,
         Err(e) => {
             tracing::warn!(error = %e, "session store unavailable");
-            return (StatusCode::SERVICE_UNAVAILABLE, "the session store is unavailable; retry shortly")
-                .into_response();
+            return refusal(StatusCode::SERVICE_UNAVAILABLE, Kind::Unavailable, "the session store is unavailable; retry shortly");
         }
+    };
+    let (limit, which) = if principal.is_some() {
+        (limits.max_body_bytes, "limits.max_body_bytes")
+    } else {
+        (limits.anonymous_max_body_bytes, "limits.anonymous_max_body_bytes, for requests without a token")
+    };
+    let too_large = || {
+        refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::BadInput,
+            &format!("the request body is larger than {limit} bytes ({which}); send less, or log in first"),
+        )
+    };
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
     }
-    GraphQLResponse::from(h.schema.execute(request).await).into_response()
+    let read = tokio::time::timeout(
+        Duration::from_secs(limits.body_read_timeout_secs),
+        axum::body::to_bytes(body, limit),
+    )
+    .await;
+    let bytes = match read {
+        Err(_) => {
+            return refusal(
+                StatusCode::REQUEST_TIMEOUT,
+                Kind::BadInput,
+                &format!("the request body did not arrive within {} s (limits.body_read_timeout_secs)", limits.body_read_timeout_secs),
+            );
+        }
+        Ok(Err(e)) if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) => {
+            return too_large();
+        }
+        Ok(Err(e)) => return refusal(StatusCode::BAD_REQUEST, Kind::BadInput, &format!("could not read the request body: {e}")),
+        Ok(Ok(b)) => b,
+    };
+    let batch: async_graphql::BatchRequest = match serde_json::from_slice(&bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                Kind::BadInput,
+                &format!("the request body is not a GraphQL request (a JSON object with `query` and optional `variables`): {e}"),
+            );
+        }
+    };
+    if let async_graphql::BatchRequest::Batch(requests) = &batch
+        && requests.len() > MAX_BATCH
+    {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            Kind::BadInput,
+            &format!("a batch may hold at most {MAX_BATCH} requests, not {}; send them in several", requests.len()),
+        );
+    }
+    let mut batch = batch;
+    if let Some(p) = principal {
+        batch = batch.data(p);
+    }
+    if let Some(addr) = crate::serve::peer(&extensions) {
+        batch = batch.data(ClientAddr(addr.ip()));
+    }
+    let timeout = Duration::from_secs(limits.request_timeout_secs);
+    match tokio::time::timeout(timeout, h.schema.execute_batch(batch)).await {
+        Ok(response) => GraphQLResponse::from(response).into_response(),
+        Err(_) => refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Unavailable,
+            &format!("the request took longer than {} s (limits.request_timeout_secs) and was stopped; ask for less", timeout.as_secs()),
+        ),
+    }
 }
 
 /// GraphiQL from the UI bundle (no CDN), or async-graphql's page when the bundle has none.
@@ -79,35 +170,17 @@ async fn ui(AxumState(h): AxumState<Arc<Http>>, uri: axum::http::Uri) -> Respons
     h.state.web.respond(uri.path())
 }
 
-async fn subscriptions(
-    AxumState(h): AxumState<Arc<Http>>,
-    protocol: GraphQLProtocol,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    let auth: Auth = h.state.auth.clone();
-    let schema = h.schema.clone();
-    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
-        GraphQLWebSocket::new(socket, schema, protocol)
-            .on_connection_init(move |payload| async move {
-                let header = payload
-                    .get("Authorization")
-                    .or_else(|| payload.get("authorization"))
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string);
-                match auth.resolve(header.as_deref()).await {
-                    Ok(Some(principal)) => {
-                        let mut data = Data::default();
-                        data.insert(principal);
-                        Ok(data)
-                    }
-                    Ok(None) => Err(async_graphql::Error::new(
-                        "a valid token is required: send {\"Authorization\": \"Bearer <token>\"} in connection_init",
-                    )),
-                    Err(e) => Err(async_graphql::Error::new(format!("session store unavailable: {e}"))),
-                }
-            })
-            .serve()
-    })
+async fn subscriptions(AxumState(h): AxumState<Arc<Http>>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+    let offered = headers.get(header::SEC_WEBSOCKET_PROTOCOL).and_then(|v| v.to_str().ok());
+    let protocol = crate::ws::protocol(offered).unwrap_or(async_graphql::http::WebSocketProtocols::GraphQLWS);
+    let socket = crate::ws::Socket {
+        schema: h.schema.clone(),
+        protocol,
+        auth: h.state.auth.clone(),
+        live: h.state.live.clone(),
+        limits: h.state.limits.clone(),
+    };
+    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |ws| socket.serve(ws))
 }
 
 async fn health() -> impl IntoResponse {
@@ -136,18 +209,26 @@ async fn metrics() -> Response {
 /// The gateway role: serves the router on an already-bound listener until shutdown.
 pub struct Service {
     router: Router,
+    bounds: crate::serve::Bounds,
 }
 
 impl Service {
     /// A gateway serving `schema` over `state`.
     pub fn new(schema: AppSchema, state: State) -> Self {
-        Self { router: router(schema, state) }
+        let bounds = crate::serve::Bounds {
+            max_connections: state.limits.max_connections,
+            header_read_timeout: Duration::from_secs(state.limits.header_read_timeout_secs),
+            ..Default::default()
+        };
+        Self { router: router(schema, state), bounds }
     }
 
     /// Serves until `shutdown`, then drains open requests.
     pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
         info!(addr = %listener.local_addr()?, "gateway listening");
-        axum::serve(without_nagle(listener), self.router).with_graceful_shutdown(shutdown.cancelled_owned()).await
+        let served = crate::serve::serve(listener, self.router, self.bounds, shutdown).await;
+        info!("gateway stopped");
+        served
     }
 }
 

@@ -4,9 +4,14 @@
 
 pub mod auth;
 pub mod errors;
+pub mod guard;
 pub mod http;
+pub mod live;
 pub mod schema;
+pub mod serve;
+pub mod throttle;
 pub mod web;
+pub mod ws;
 
 pub use auth::{Auth, UserEntry};
 pub use http::{Service, router};

@@ -87,6 +87,16 @@ impl GraphSpec {
         self
     }
 
+    /// The spec with every retry delay at least `min_ms`, so that no task can retry in a tight
+    /// loop (a delay of 0 with many retries would grow the ledger hundreds of events a second).
+    pub fn with_backoff_at_least(mut self, min_ms: u64) -> Self {
+        for task in &mut self.tasks {
+            let backoff = task.retry_backoff_ms.get_or_insert(DEFAULT_RETRY_BACKOFF_MS);
+            *backoff = (*backoff).max(min_ms);
+        }
+        self
+    }
+
     /// The task with `key`.
     pub fn task(&self, key: &str) -> Option<&TaskSpec> {
         self.tasks.iter().find(|t| t.key == key)

@@ -18,14 +18,47 @@ pub struct Limits {
     pub max_edges: usize,
     /// Args per task.
     pub max_args: usize,
-    /// Length of keys and names.
+    /// Characters of keys, names, labels and idempotency keys.
     pub max_name_len: usize,
+    /// Labels in one selector.
+    pub max_labels: usize,
+    /// Retries one task may ask for.
+    pub max_retry_count: u32,
+    /// The least delay before a retry: a shorter `retryBackoffMs` is raised to it.
+    pub min_retry_backoff_ms: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_tasks: 50_000, max_edges: 200_000, max_args: 1_000, max_name_len: 200 }
+        Self { max_tasks: 50_000, max_edges: 200_000, max_args: 1_000, max_name_len: 200, max_labels: 64, max_retry_count: 100, min_retry_backoff_ms: 100 }
     }
+}
+
+/// `s` quoted for an error message, cut to 40 characters.
+fn quoted(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        None => format!("`{s}`"),
+        Some((at, _)) => format!("`{}…`", &s[..at]),
+    }
+}
+
+fn too_long(what: &str, s: &str, limits: &Limits) -> Option<String> {
+    let n = s.chars().count();
+    (n > limits.max_name_len)
+        .then(|| format!("{what} {} has {n} characters; the limit is {}", quoted(s), limits.max_name_len))
+}
+
+fn selector_problems(what: &str, selector: Option<&crate::LabelSelector>, limits: &Limits) -> Vec<String> {
+    let Some(sel) = selector else { return Vec::new() };
+    let mut out = Vec::new();
+    if sel.len() > limits.max_labels {
+        out.push(format!("{what}: {} labels; the limit is {}", sel.len(), limits.max_labels));
+    }
+    for (k, v) in sel {
+        out.extend(too_long(&format!("{what}: label"), k, limits));
+        out.extend(too_long(&format!("{what}: label {} value", quoted(k)), v, limits));
+    }
+    out
 }
 
 /// Every problem found in `spec`; empty when it is acceptable. `catalog` holds the handlers live
@@ -44,32 +77,45 @@ pub fn problems(spec: &GraphSpec, limits: &Limits, catalog: &Catalog) -> Vec<Str
         out.push(format!("the graph has {} edges; the limit is {}", spec.edges.len(), limits.max_edges));
         return out;
     }
+    out.extend(spec.name.as_deref().and_then(|n| too_long("the graph's name", n, limits)));
+    out.extend(spec.idempotency_key.as_deref().and_then(|k| too_long("the idempotency key", k, limits)));
+    out.extend(selector_problems("the graph's labelSelector", spec.label_selector.as_ref(), limits));
     let mut index: HashMap<&str, usize> = HashMap::new();
     for (i, task) in spec.tasks.iter().enumerate() {
         let key = task.key.as_str();
+        let long_key = too_long("task key", key, limits);
+        let shown = quoted(key);
         if key.is_empty() {
             out.push(format!("task #{i} has an empty key"));
-        } else if key.len() > limits.max_name_len {
-            out.push(format!("task key `{key:.40}…` is longer than {} characters", limits.max_name_len));
         }
+        out.extend(long_key);
         if index.insert(key, i).is_some() {
-            out.push(format!("duplicate task key `{key}`; keys must be unique within a graph"));
+            out.push(format!("duplicate task key {shown}; keys must be unique within a graph"));
         }
         if task.name.is_empty() {
-            out.push(format!("task `{key}` has no handler name"));
+            out.push(format!("task {shown} has no handler name"));
+        } else if let Some(long) = too_long(&format!("task {shown}: handler name"), &task.name, limits) {
+            out.push(long);
         } else if !catalog.knows(&task.name) {
-            out.push(format!("task `{key}`: unknown handler `{}`; no worker offers it", task.name));
+            out.push(format!("task {shown}: unknown handler `{}`; no worker offers it", task.name));
+        }
+        out.extend(selector_problems(&format!("task {shown}: labelSelector"), task.label_selector.as_ref(), limits));
+        if task.retry_count > limits.max_retry_count {
+            out.push(format!(
+                "task {shown}: retryCount {} is over the limit of {} (limits.max_retry_count)",
+                task.retry_count, limits.max_retry_count
+            ));
         }
         if task.args.len() > limits.max_args {
-            out.push(format!("task `{key}` has {} args; the limit is {}", task.args.len(), limits.max_args));
+            out.push(format!("task {shown} has {} args; the limit is {}", task.args.len(), limits.max_args));
         }
         for (j, arg) in task.args.iter().enumerate() {
             if let Err(e) = arg.check() {
-                out.push(format!("task `{key}` arg {j}: {e}"));
+                out.push(format!("task {shown} arg {j}: {e}"));
             }
         }
         if task.timeout_ms == Some(0) {
-            out.push(format!("task `{key}`: timeoutMs must be positive"));
+            out.push(format!("task {shown}: timeoutMs must be positive"));
         }
     }
     let mut seen_edges = HashSet::new();
@@ -77,12 +123,17 @@ pub fn problems(spec: &GraphSpec, limits: &Limits, catalog: &Catalog) -> Vec<Str
     for edge in &spec.edges {
         for end in [&edge.from, &edge.to] {
             if !index.contains_key(end.as_str()) {
-                out.push(format!("edge {} -> {} refers to unknown task key `{end}`", edge.from, edge.to));
+                out.push(format!(
+                    "edge {} -> {} refers to unknown task key {}",
+                    quoted(&edge.from),
+                    quoted(&edge.to),
+                    quoted(end)
+                ));
                 edges_ok = false;
             }
         }
         if !seen_edges.insert((&edge.from, &edge.to)) {
-            out.push(format!("duplicate edge {} -> {}", edge.from, edge.to));
+            out.push(format!("duplicate edge {} -> {}", quoted(&edge.from), quoted(&edge.to)));
         }
     }
     if edges_ok && let Some(cycle) = find_cycle(spec, &index) {
@@ -149,12 +200,13 @@ fn signature_problems(spec: &GraphSpec, catalog: &Catalog) -> Vec<String> {
             crate::signature::Mismatch::Type { position, expected, got } => {
                 let whose = if position < own.len() { "arg" } else { "passed result at arg" };
                 format!(
-                    "task `{}` {whose} {position}: handler `{}` expects {expected} there, got {got}{via}",
-                    task.key, task.name
+                    "task {} {whose} {position}: handler `{}` expects {expected} there, got {got}{via}",
+                    quoted(&task.key),
+                    task.name
                 )
             }
             crate::signature::Mismatch::Count { expected, got } => {
-                format!("task `{}`: handler `{}` takes {expected}, got {got}{via}", task.key, task.name)
+                format!("task {}: handler `{}` takes {expected}, got {got}{via}", quoted(&task.key), task.name)
             }
         });
     }

@@ -136,8 +136,16 @@ fn expected(s: Scalar) -> &'static str {
 
 /// The reason a type name is not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a supported type; use one of: {list}", list = supported_type_names().join(", "))]
+#[error("`{}` is not a supported type; use one of: {list}", shown(.0), list = supported_type_names().join(", "))]
 pub struct UnknownType(pub String);
+
+/// A type name as an error quotes it: at most 40 characters.
+fn shown(name: &str) -> String {
+    match name.char_indices().nth(40) {
+        None => name.to_string(),
+        Some((at, _)) => format!("{}… ({} bytes)", &name[..at], name.len()),
+    }
+}
 
 impl FromStr for ArgType {
     type Err = UnknownType;

@@ -26,14 +26,23 @@ pub enum Error {
     /// The store could not be reached or failed; retryable.
     #[error("read-model store unavailable: {0}")]
     Unavailable(String),
-    /// A stored row could not be decoded.
+    /// A stored row could not be decoded, or the store's file is damaged.
     #[error("read-model row is corrupt: {0}")]
     Corrupt(String),
+    /// The store cannot write (disk full, read-only, I/O error).
+    #[error("the read models' storage failed: {0}")]
+    Storage(String),
 }
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
-        Self::Unavailable(e.to_string())
+        use aurora_ledger::StorageFailure as F;
+        match aurora_ledger::storage_failure(&e) {
+            Some(F::Full) => Self::Storage(format!("the disk is full ({e}); free space on the server")),
+            Some(F::ReadOnly | F::Io) => Self::Storage(e.to_string()),
+            Some(F::Corrupt) => Self::Corrupt(format!("the database file is damaged ({e})")),
+            None => Self::Unavailable(e.to_string()),
+        }
     }
 }
 

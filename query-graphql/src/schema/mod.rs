@@ -33,15 +33,30 @@ pub struct State {
     pub registry: Arc<dyn Registry>,
     /// Logins and tokens.
     pub auth: Auth,
+    /// Bounds on what one client may cost.
+    pub limits: aurora_config::Limits,
+    /// Open sockets and subscriptions, counted against the limits.
+    pub live: Arc<crate::live::Live>,
     /// Where the browser UI's files come from.
     pub web: crate::web::Assets,
     /// The configured FaaS providers, for listing their functions.
     pub faas: Vec<Arc<dyn aurora_worker::handlers::faas::Provider>>,
 }
 
-/// Builds the schema over `state`.
+/// Builds the schema over `state`. Cost is bounded by complexity (list fields cost their page
+/// size times their children), by the number of fields a document selects, and by the response's
+/// size (see [`crate::guard`]) — not by depth, which the standard introspection query needs.
 pub fn build_schema(state: State) -> AppSchema {
-    Schema::build(Query, Mutation, Subscription).data(state).limit_depth(12).limit_complexity(5_000).finish()
+    let guard = crate::guard::Guard {
+        max_complexity: state.limits.max_complexity,
+        max_fields: state.limits.max_fields,
+        max_response_bytes: state.limits.max_response_bytes,
+    };
+    Schema::build(Query, Mutation, Subscription)
+        .limit_complexity(state.limits.max_complexity)
+        .extension(guard)
+        .data(state)
+        .finish()
 }
 
 pub(crate) fn state<'a>(ctx: &Context<'a>) -> &'a State {

@@ -4,7 +4,7 @@ use super::types::{GraphInput, GraphRun, GraphState, LoginPayload};
 use super::{principal, state, writer};
 use crate::auth::LoginError;
 use crate::errors::{Kind, command, error, unavailable};
-use async_graphql::{Context, ID, Object};
+use async_graphql::{Context, ErrorExtensions, ID, Object};
 use aurora_schemas::{EdgeSpec, GraphId, GraphSpec, LabelSelector, TaskSpec, TypedValue};
 use serde_json::Value;
 use std::time::Duration;
@@ -101,9 +101,16 @@ impl Mutation {
         username: String,
         password: String,
     ) -> async_graphql::Result<LoginPayload> {
-        match state(ctx).auth.login(&username, &password).await {
+        // Each `login` of a request counts, aliases included: 100 of them are 100 guesses.
+        let client = ctx.data_opt::<crate::http::ClientAddr>().map(|c| c.0);
+        match state(ctx).auth.login(&username, &password, client).await {
             Ok((token, expires_at)) => Ok(LoginPayload { token, expires_at }),
             Err(LoginError::BadCredentials) => Err(error(Kind::Unauthenticated, "wrong username or password")),
+            Err(LoginError::Throttled(refused)) => {
+                let secs = refused.retry_after.as_secs().max(1);
+                let message = LoginError::Throttled(refused).to_string();
+                Err(error(Kind::RateLimited, message).extend_with(|_, x| x.set("retryAfterSecs", secs)))
+            }
             Err(LoginError::Unavailable(e)) => Err(unavailable(e)),
         }
     }

@@ -23,7 +23,9 @@ impl Query {
     }
 
     /// Runs, newest first, optionally only those in `state` or whose name contains `name` (any
-    /// case); `after` is the `endCursor` of the previous page.
+    /// case); `first` (default 20, at most 200) of them after `after`, the `endCursor` of the
+    /// previous page.
+    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
     async fn graphs(
         &self,
         ctx: &Context<'_>,

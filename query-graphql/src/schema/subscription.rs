@@ -3,6 +3,7 @@
 use super::types::LedgerEvent;
 use super::{principal, state};
 use crate::errors::{Kind, error, unavailable};
+use crate::live::What;
 use async_graphql::{Context, ID, Subscription as GqlSubscription};
 use aurora_ledger::{Scope, subscribe};
 use aurora_schemas::GraphId;
@@ -42,21 +43,33 @@ impl Subscription {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<LedgerEvent>>> {
-        principal(ctx)?;
+        let caller = principal(ctx)?;
+        let st = state(ctx);
+        if !st.auth.still_valid(caller).await.map_err(unavailable)? {
+            return Err(error(Kind::Unauthenticated, "the token expired or was revoked; log in again"));
+        }
+        let slot = st
+            .live
+            .take(What::Subscription, &caller.token_hash, st.limits.max_subscriptions_per_token, st.limits.max_subscriptions)
+            .map_err(|full| {
+                error(
+                    Kind::RateLimited,
+                    format!("too many live subscriptions: {full} (limits.max_subscriptions_per_token, limits.max_subscriptions); end some first"),
+                )
+            })?;
         let graph: GraphId =
             id.parse().map_err(|_| error(Kind::BadInput, format!("`{}` is not a graph id (a UUID)", id.as_str())))?;
-        let st = state(ctx);
         let exists = !st.ledger.read_stream(&graph.stream(), 1).await.map_err(unavailable)?.is_empty();
         if !exists {
             return Err(error(Kind::NotFound, format!("no graph with id {graph}")));
         }
         let sub = subscribe(st.ledger.clone(), Scope::Graph(graph), 0);
-        Ok(futures::stream::unfold(Some((sub, Active::new())), |open| async move {
-            let (mut sub, active) = open?;
+        Ok(futures::stream::unfold(Some((sub, (Active::new(), slot))), |open| async move {
+            let (mut sub, held) = open?;
             match sub.next().await {
                 Ok(event) => {
                     let ended = event.event_type().ends_graph();
-                    Some((Ok(LedgerEvent::from(&event)), (!ended).then_some((sub, active))))
+                    Some((Ok(LedgerEvent::from(&event)), (!ended).then_some((sub, held))))
                 }
                 Err(e) => Some((Err(unavailable(e)), None)),
             }

@@ -147,6 +147,9 @@ pub struct LedgerEvent {
     pub fencing_token: Option<i64>,
     /// The event that caused this one (e.g. the success that made a successor pending).
     pub causation_id: Option<ID>,
+    /// The event's place in the ledger's global order (a decimal number that may exceed GraphQL's
+    /// 32-bit `Int`): the cursor `history(after:)` takes.
+    pub position: String,
 }
 
 impl From<&Event> for LedgerEvent {
@@ -169,6 +172,7 @@ impl From<&Event> for LedgerEvent {
             worker_id: e.meta.worker_id.clone(),
             fencing_token: e.meta.fencing_token.map(|t| t as i64),
             causation_id: e.meta.causation_id.map(|c| ID(c.to_string())),
+            position: e.position.to_string(),
         }
     }
 }
@@ -225,16 +229,47 @@ impl From<TaskView> for TaskRun {
     }
 }
 
+/// The most, and the default number of, events one page of a task's history holds.
+pub const TASK_HISTORY_PAGE: (i32, i32) = (1_000, 100);
+/// The most, and the default number of, events one page of a run's history holds.
+pub const GRAPH_HISTORY_PAGE: (i32, i32) = (10_000, 1_000);
+/// What a run's task list counts as in a query's complexity (runs are of any size; the response
+/// budget bounds what a big one costs).
+pub const TASKS_COMPLEXITY: usize = 100;
+
+/// `first` checked against `(max, default)`.
+fn page_size(first: Option<i32>, (max, default): (i32, i32), what: &str, cursor: &str) -> async_graphql::Result<usize> {
+    let first = first.unwrap_or(default);
+    if (1..=max).contains(&first) {
+        Ok(first as usize)
+    } else {
+        Err(error(
+            Kind::BadInput,
+            format!("{what}: `first` must be between 1 and {max}, got {first}; page with `after` ({cursor})"),
+        ))
+    }
+}
+
 #[ComplexObject]
 impl TaskRun {
-    /// Every event of the task, oldest first.
-    async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<LedgerEvent>> {
+    /// The task's events, oldest first: `first` of them (default 100, at most 1,000) after version
+    /// `after` (0: from the start).
+    #[graphql(complexity = "first.unwrap_or(TASK_HISTORY_PAGE.1).max(1) as usize * child_complexity")]
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<i32>,
+    ) -> async_graphql::Result<Vec<LedgerEvent>> {
+        let first = page_size(first, TASK_HISTORY_PAGE, "history", "the last event's version")?;
+        let after = u64::try_from(after.unwrap_or(0))
+            .map_err(|_| error(Kind::BadInput, "history: `after` is a version and must not be negative"))?;
         if let Some(events) = &self.prefetched_history {
-            return Ok(events.clone());
+            return Ok(events.iter().filter(|e| e.version as u64 > after).take(first).cloned().collect());
         }
         let id: aurora_schemas::TaskId = self.id.parse().map_err(|_| error(Kind::BadInput, "bad task id"))?;
-        let events = state(ctx).ledger.read_stream(&id.stream(), 1).await.map_err(unavailable)?;
-        Ok(events.iter().map(LedgerEvent::from).collect())
+        let events = state(ctx).ledger.read_stream(&id.stream(), after + 1).await.map_err(unavailable)?;
+        Ok(events.iter().take(first).map(LedgerEvent::from).collect())
     }
 }
 
@@ -318,6 +353,7 @@ impl GraphRun {
 #[ComplexObject]
 impl GraphRun {
     /// The tasks, in the order they were submitted.
+    #[graphql(complexity = "TASKS_COMPLEXITY * child_complexity")]
     async fn tasks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TaskRun>> {
         let g = self.graph_id()?;
         let st = state(ctx);
@@ -361,9 +397,23 @@ impl GraphRun {
         Ok(spec.map(|s| s.edges.into_iter().map(|e| Edge { from: e.from, to: e.to }).collect()).unwrap_or_default())
     }
 
-    /// Every event of the run (graph and tasks), in ledger order.
-    async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<LedgerEvent>> {
-        let events = state(ctx).ledger.read_graph(self.graph_id()?).await.map_err(unavailable)?;
+    /// The run's events (graph and tasks) in ledger order: `first` of them (default 1,000, at most
+    /// 10,000) after the event at `position` `after` (the last one of the previous page).
+    #[graphql(complexity = "first.unwrap_or(GRAPH_HISTORY_PAGE.1).max(1) as usize * child_complexity")]
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Vec<LedgerEvent>> {
+        let first = page_size(first, GRAPH_HISTORY_PAGE, "history", "the last event's `position`")?;
+        let after = match after {
+            None => 0,
+            Some(a) => a.parse::<u64>().map_err(|_| {
+                error(Kind::BadInput, format!("history: `after` must be an event's `position`, not `{a:.40}`"))
+            })?,
+        };
+        let events = state(ctx).ledger.read_graph_after(self.graph_id()?, after, first).await.map_err(unavailable)?;
         Ok(events.iter().map(LedgerEvent::from).collect())
     }
 }
