@@ -91,15 +91,27 @@ stop_mongodb() {
   return 0
 }
 
-# Celery, the benchmarks' peer (bench/peers/): a virtual environment under target/ with the pinned
-# requirements, made once with pip from PyPI and remade when the requirements change.
-ensure_celery() {
-  local venv=target/bench-venv
-  if [ ! -x "$venv/bin/python" ] || ! cmp -s bench/peers/requirements.txt "$venv/requirements.txt"; then
-    echo "installing Celery into $venv (pip, once)"
+# A virtual environment under target/ with pinned requirements, made once with pip from PyPI and
+# remade when the requirements change. Prints nothing; sets VENV_PYTHON.
+ensure_venv() { # dir requirements
+  local venv=$1 requirements=$2
+  if [ ! -x "$venv/bin/python" ] || ! cmp -s "$requirements" "$venv/requirements.txt"; then
+    echo "installing $requirements into $venv (pip, once)"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r bench/peers/requirements.txt
-    cp bench/peers/requirements.txt "$venv/requirements.txt"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    cp "$requirements" "$venv/requirements.txt"
   fi
-  export AURORA_BENCH_PYTHON="$PWD/$venv/bin/python"
+  VENV_PYTHON="$PWD/$venv/bin/python"
+}
+
+# Celery, the benchmarks' peer (bench/peers/).
+ensure_celery() {
+  ensure_venv target/bench-venv bench/peers/requirements.txt
+  export AURORA_BENCH_PYTHON="$VENV_PYTHON"
+}
+
+# The third-party clients the end-to-end tests drive Aurora with (tests/clients/: graphql-core).
+ensure_test_clients() {
+  ensure_venv target/test-venv tests/clients/requirements.txt
+  export AURORA_TEST_PYTHON="$VENV_PYTHON"
 }

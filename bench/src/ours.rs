@@ -235,13 +235,8 @@ impl Ours {
         if g["graph"]["state"] != "SUCCESS" {
             bail!("the watched run ended {}", g["graph"]["state"]);
         }
-        let history: HashSet<String> = self
-            .client()
-            .history(&id)
-            .await?
-            .iter()
-            .filter_map(|e| e["id"].as_str().map(str::to_string))
-            .collect();
+        let history: HashSet<String> =
+            self.client().history(&id).await?.iter().filter_map(|e| e["id"].as_str().map(str::to_string)).collect();
         let (mut missed, mut repeated, mut lat) = (0usize, 0usize, Vec::new());
         for got in &received {
             let ids: HashSet<&str> = got.iter().map(|(id, _, _)| id.as_str()).collect();

@@ -144,7 +144,11 @@ async fn reads_by_stream_graph_and_position(ledger: Arc<dyn Ledger>) {
     assert!(graph.windows(2).all(|w| w[0].position < w[1].position));
     let rest = ledger.read_graph_after(g, graph[1].position, usize::MAX).await.expect("graph after");
     let page = ledger.read_graph_after(g, 0, 2).await.expect("a page");
-    assert_eq!(page.iter().map(|e| e.position).collect::<Vec<_>>(), graph[..2].iter().map(|e| e.position).collect::<Vec<_>>(), "the first page, in order");
+    assert_eq!(
+        page.iter().map(|e| e.position).collect::<Vec<_>>(),
+        graph[..2].iter().map(|e| e.position).collect::<Vec<_>>(),
+        "the first page, in order"
+    );
     assert_eq!(rest, graph[2..], "only the graph's events after the position");
     let tail = ledger.read_stream(&a.stream(), 2).await.expect("tail");
     assert_eq!(tail.iter().map(|e| e.version).collect::<Vec<_>>(), vec![2, 3]);

@@ -325,7 +325,9 @@ impl Ledger for SqliteLedger {
         self.read(move |c| {
             query(
                 c,
-                &format!("SELECT {COLUMNS} FROM events WHERE graph_id = ?1 AND position > ?2 ORDER BY position LIMIT ?3"),
+                &format!(
+                    "SELECT {COLUMNS} FROM events WHERE graph_id = ?1 AND position > ?2 ORDER BY position LIMIT ?3"
+                ),
                 params![graph.to_string(), after, limit],
             )
         })

@@ -1,13 +1,13 @@
 //! Users with Argon2id password hashes, and opaque bearer tokens stored (hashed) in the session
 //! store with an expiry, revocable by `logout`.
 
+use crate::throttle::{Key, Throttle};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use aurora_coord::{Session, Sessions};
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use crate::throttle::{Key, Throttle};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -13,6 +13,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+/// How the response-budget refusal begins (it is told once per response).
+const BUDGET: &str = "the response would exceed";
+
 /// The longest error message a response carries; longer ones (which quote a client's input) are
 /// cut, so that an error never echoes a large input back.
 pub const MAX_ERROR_CHARS: usize = 1_000;
@@ -45,6 +48,14 @@ struct Request {
 impl Extension for Request {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> async_graphql::Response {
         let mut response = next.run(ctx).await;
+        // One refusal is enough: every field resolved after the budget ran out repeats it.
+        let mut budget_told = false;
+        response.errors.retain(|e| {
+            let budget = e.message.starts_with(BUDGET);
+            let keep = !(budget && budget_told);
+            budget_told |= budget;
+            keep
+        });
         for e in &mut response.errors {
             if e.message == "Query is too complex." {
                 e.extensions.get_or_insert_with(Default::default).set("code", crate::errors::Kind::BadInput.code());
@@ -98,7 +109,7 @@ impl Extension for Request {
             if spent > self.limits.max_response_bytes {
                 return Err(refused(
                     format!(
-                        "the response would exceed {} bytes (limits.max_response_bytes); ask for less: page lists with \
+                        "{BUDGET} {} bytes (limits.max_response_bytes); ask for less: page lists with \
                          `first` and `after` (graphs, history) or select fewer fields",
                         self.limits.max_response_bytes
                     ),
@@ -131,8 +142,18 @@ fn is_leaf(return_type: &str) -> bool {
     let named = return_type.trim_matches(|c| c == '[' || c == ']' || c == '!');
     !matches!(
         named,
-        "GraphRun" | "GraphRunConnection" | "TaskRun" | "LedgerEvent" | "TypedValue" | "Edge" | "PageInfo" | "Handler"
-            | "Worker" | "LoginPayload" | "TaskCounts" | "FaasFunction"
+        "GraphRun"
+            | "GraphRunConnection"
+            | "TaskRun"
+            | "LedgerEvent"
+            | "TypedValue"
+            | "Edge"
+            | "PageInfo"
+            | "Handler"
+            | "Worker"
+            | "LoginPayload"
+            | "TaskCounts"
+            | "FaasFunction"
     ) && !named.starts_with("__")
 }
 

@@ -82,7 +82,11 @@ async fn graphql(
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(error = %e, "session store unavailable");
-            return refusal(StatusCode::SERVICE_UNAVAILABLE, Kind::Unavailable, "the session store is unavailable; retry shortly");
+            return refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Kind::Unavailable,
+                "the session store is unavailable; retry shortly",
+            );
         }
     };
     let (limit, which) = if principal.is_some() {
@@ -97,27 +101,31 @@ async fn graphql(
             &format!("the request body is larger than {limit} bytes ({which}); send less, or log in first"),
         )
     };
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large();
     }
-    let read = tokio::time::timeout(
-        Duration::from_secs(limits.body_read_timeout_secs),
-        axum::body::to_bytes(body, limit),
-    )
-    .await;
+    let read =
+        tokio::time::timeout(Duration::from_secs(limits.body_read_timeout_secs), axum::body::to_bytes(body, limit))
+            .await;
     let bytes = match read {
         Err(_) => {
             return refusal(
                 StatusCode::REQUEST_TIMEOUT,
                 Kind::BadInput,
-                &format!("the request body did not arrive within {} s (limits.body_read_timeout_secs)", limits.body_read_timeout_secs),
+                &format!(
+                    "the request body did not arrive within {} s (limits.body_read_timeout_secs)",
+                    limits.body_read_timeout_secs
+                ),
             );
         }
         Ok(Err(e)) if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) => {
             return too_large();
         }
-        Ok(Err(e)) => return refusal(StatusCode::BAD_REQUEST, Kind::BadInput, &format!("could not read the request body: {e}")),
+        Ok(Err(e)) => {
+            return refusal(StatusCode::BAD_REQUEST, Kind::BadInput, &format!("could not read the request body: {e}"));
+        }
         Ok(Ok(b)) => b,
     };
     let batch: async_graphql::BatchRequest = match serde_json::from_slice(&bytes) {
@@ -126,7 +134,9 @@ async fn graphql(
             return refusal(
                 StatusCode::BAD_REQUEST,
                 Kind::BadInput,
-                &format!("the request body is not a GraphQL request (a JSON object with `query` and optional `variables`): {e}"),
+                &format!(
+                    "the request body is not a GraphQL request (a JSON object with `query` and optional `variables`): {e}"
+                ),
             );
         }
     };
@@ -152,7 +162,10 @@ async fn graphql(
         Err(_) => refusal(
             StatusCode::SERVICE_UNAVAILABLE,
             Kind::Unavailable,
-            &format!("the request took longer than {} s (limits.request_timeout_secs) and was stopped; ask for less", timeout.as_secs()),
+            &format!(
+                "the request took longer than {} s (limits.request_timeout_secs) and was stopped; ask for less",
+                timeout.as_secs()
+            ),
         ),
     }
 }

@@ -38,7 +38,12 @@ impl Default for Bounds {
 }
 
 /// Serves `router` on `listener` until `shutdown`, then drains.
-pub async fn serve(listener: TcpListener, router: Router, bounds: Bounds, shutdown: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    bounds: Bounds,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(bounds.max_connections));
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());

@@ -73,7 +73,8 @@ impl Socket {
         let principal = match self.auth.resolve(header).await {
             Ok(Some(p)) => p,
             Ok(None) => {
-                let reason = "Forbidden: a valid token is required in connection_init: {\"Authorization\": \"Bearer <token>\"}";
+                let reason =
+                    "Forbidden: a valid token is required in connection_init: {\"Authorization\": \"Bearer <token>\"}";
                 return close(&mut ws, protocol, 4403, reason).await;
             }
             Err(e) => {

@@ -30,7 +30,15 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_tasks: 50_000, max_edges: 200_000, max_args: 1_000, max_name_len: 200, max_labels: 64, max_retry_count: 100, min_retry_backoff_ms: 100 }
+        Self {
+            max_tasks: 50_000,
+            max_edges: 200_000,
+            max_args: 1_000,
+            max_name_len: 200,
+            max_labels: 64,
+            max_retry_count: 100,
+            min_retry_backoff_ms: 100,
+        }
     }
 }
 
