@@ -98,17 +98,17 @@ impl Frontier {
         let Some(key) = rows.tasks.get(&task_id).map(|t| t.key.clone()) else {
             return Ok(());
         };
+        let Some(index) = topo.index_of(&key) else {
+            return Ok(());
+        };
+        let ready = topo.progress(self.store.as_ref(), e.graph_id).await?.as_mut().map(|p| p.succeed(&topo, index));
         let mut appends = Vec::new();
-        for succ in topo.successors(&key) {
-            let preds = topo.predecessors(&succ.key);
-            let ids: Vec<TaskId> = preds.iter().map(|p| TaskId::derive(e.graph_id, &p.key)).collect();
-            let views = self.store.tasks(ids.clone()).await?;
-            let ready = ids.iter().all(|id| views.iter().any(|v| v.task_id == *id && v.state == TaskState::Success));
-            if !ready {
-                continue;
-            }
+        for s in ready.unwrap_or_default() {
+            let succ = topo.at(s);
             let mut args = succ.args.clone();
             if succ.pass_results {
+                let ids: Vec<TaskId> = topo.predecessors_of(s).map(|p| TaskId::derive(e.graph_id, &p.key)).collect();
+                let views = self.store.tasks(ids.clone()).await?;
                 for id in &ids {
                     let results = views.iter().find(|v| v.task_id == *id).and_then(|v| v.results.clone());
                     args.extend(results.unwrap_or_default());
