@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use aurora_broker::{Broker, LocalBroker, RabbitBroker};
 use aurora_config::{Config, LedgerLocation};
-use aurora_coord::{Leases, LocalCoord, RedisCoord, Registry, Sessions};
+use aurora_coord::{Leases, LocalCoord, RedisCoord, Registry, Sessions, SqliteSessions};
 use aurora_ledger::{Ledger, MongoLedger, SqliteLedger};
 use aurora_projector::store::mongo::MongoStore;
 use aurora_projector::{ReadStore, SqliteStore};
@@ -67,7 +67,15 @@ pub async fn connect(config: &Config) -> anyhow::Result<Backends> {
     let (leases, registry, sessions): (Arc<dyn Leases>, Arc<dyn Registry>, Arc<dyn Sessions>) =
         if config.coord.uri == "local://" {
             let c = Arc::new(LocalCoord::new());
-            (c.clone(), c.clone(), c)
+            // Beside a SQLite ledger, sessions are kept on disk: a restart keeps every login.
+            let sessions: Arc<dyn Sessions> = match config.ledger_location() {
+                LedgerLocation::Sqlite(path) => {
+                    let file = path.with_file_name("sessions.sqlite");
+                    Arc::new(SqliteSessions::open(&file).with_context(|| format!("opening {}", file.display()))?)
+                }
+                LedgerLocation::Memory | LedgerLocation::Mongo(..) => c.clone(),
+            };
+            (c.clone(), c, sessions)
         } else {
             let c = Arc::new(
                 RedisCoord::connect(&config.coord.uri, &config.coord.namespace).await.context("connecting to Redis")?,

@@ -1,7 +1,7 @@
 //! The command line: `aurora dev`, the client subcommands, and the operator tools.
 
 use crate::client::{Client, Error as ClientError};
-use crate::node::{Node, Roles, generate_password};
+use crate::node::{Node, Roles};
 use crate::render;
 use anyhow::{Context as _, bail};
 use aurora_config::Config;
@@ -55,6 +55,9 @@ enum Command {
         /// watched while running (`worker.handlers_dir`).
         #[arg(long, value_name = "DIR")]
         handlers_dir: Option<PathBuf>,
+        /// Make a new `admin` password (printed once) instead of keeping the one in the data dir.
+        #[arg(long)]
+        reset_admin_password: bool,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -206,27 +209,27 @@ fn client(args: &ClientArgs) -> Client {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Dev { listen, data_dir, admin_password, handlers_dir, server } => {
+        Command::Dev { listen, data_dir, admin_password, handlers_dir, reset_admin_password, server } => {
             let mut extra = listen.map(|l| vec![("server.listen".to_string(), l)]).unwrap_or_default();
             if let Some(d) = data_dir {
                 extra.push(("data_dir".to_string(), d.display().to_string()));
             }
             extra.extend(handlers_dir_override(handlers_dir));
             let config = load_config(&server, extra)?;
-            let generated = admin_password.is_none() && !config.auth.users.iter().any(|u| u.name == "admin");
-            let password = admin_password.or_else(|| generated.then(generate_password));
+            let admin = AdminPassword::Dev { given: admin_password, reset: reset_admin_password };
             let roles = Roles { worker: config.worker.enabled, ..Roles::ALL };
-            serve(config, roles, password, generated).await
+            serve(config, roles, admin).await
         }
         Command::Gateway { listen, admin_password, server } => {
             let extra = listen.map(|l| vec![("server.listen".to_string(), l)]).unwrap_or_default();
             let config = load_config(&server, extra)?;
-            serve(config, Roles { gateway: true, projector: false, worker: false }, admin_password, false).await
+            let admin = AdminPassword::Given(admin_password);
+            serve(config, Roles { gateway: true, projector: false, worker: false }, admin).await
         }
         Command::Projector { listen, server } => {
             let extra = listen.map(|l| vec![("server.listen".to_string(), l)]).unwrap_or_default();
             let config = load_config(&server, extra)?;
-            serve(config, Roles { gateway: false, projector: true, worker: false }, None, false).await
+            serve(config, Roles { gateway: false, projector: true, worker: false }, AdminPassword::Given(None)).await
         }
         Command::Worker { listen, labels, handlers_dir, server } => {
             let mut extra = listen.map(|l| vec![("server.listen".to_string(), l)]).unwrap_or_default();
@@ -238,7 +241,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 extra.push((format!("worker.labels.{}", k.trim()), format!("\"{}\"", v.trim())));
             }
             let config = load_config(&server, extra)?;
-            serve(config, Roles { gateway: false, projector: false, worker: true }, None, false).await
+            serve(config, Roles { gateway: false, projector: false, worker: true }, AdminPassword::Given(None)).await
         }
         Command::Login { client: args, username, password } => {
             let password = match password {
@@ -310,13 +313,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Where the `admin` user's password comes from.
+enum AdminPassword {
+    /// `aurora dev`: the given one, else the one kept in the data dir, else a new one.
+    Dev { given: Option<String>, reset: bool },
+    /// A role process: the given one, or no `admin` user beyond the configured users.
+    Given(Option<String>),
+}
+
 /// Runs `roles` until Ctrl-C or SIGTERM, then shuts down gracefully.
-async fn serve(
-    config: Config,
-    roles: Roles,
-    admin_password: Option<String>,
-    generated: bool,
-) -> anyhow::Result<ExitCode> {
+async fn serve(config: Config, roles: Roles, admin: AdminPassword) -> anyhow::Result<ExitCode> {
     crate::logging::init(&config.log.format, &config.log.level, std::env::var("RUST_LOG").ok());
     raise_open_file_limit();
     if roles != Roles::ALL && !config.is_distributed() {
@@ -325,7 +331,20 @@ async fn serve(
              broker.uri=amqp://… and coord.uri=redis://… (see config/examples/aurora.toml), or run `aurora dev`"
         );
     }
-    let node = Node::start_roles(config.clone(), roles, admin_password.as_deref()).await?;
+    let embedded = matches!(config.ledger_location(), aurora_config::LedgerLocation::Sqlite(_));
+    // Held until the process ends: one Aurora per data directory.
+    let data_dir = if embedded { Some(crate::data_dir::DataDir::open(&config.data_dir)?) } else { None };
+    let configured_admin = config.auth.users.iter().any(|u| u.name == "admin");
+    let admin = match (admin, &data_dir) {
+        (AdminPassword::Given(given), _) | (AdminPassword::Dev { given, .. }, None) => given
+            .map(|pw| crate::data_dir::Admin { hash: aurora_query_graphql::auth::hash_password(&pw), generated: None }),
+        (AdminPassword::Dev { given: None, .. }, Some(_)) if configured_admin => None,
+        (AdminPassword::Dev { given, reset }, Some(d)) => Some(d.admin(given.as_deref(), reset)?),
+    };
+    let node = Node::start_roles(config.clone(), roles, admin.as_ref().map(|a| a.hash.as_str())).await?;
+    if let Some(d) = &data_dir {
+        d.protect()?;
+    }
     println!("Aurora is running.");
     if roles.gateway {
         println!("  GraphiQL:  http://{}/graphql", node.addr);
@@ -335,8 +354,8 @@ async fn serve(
     if matches!(config.ledger_location(), aurora_config::LedgerLocation::Sqlite(_)) {
         println!("  data dir:  {}", config.data_dir.display());
     }
-    if generated && let Some(pw) = &admin_password {
-        println!("  admin password (generated, shown once): {pw}");
+    if let Some(pw) = admin.as_ref().and_then(|a| a.generated.as_ref()) {
+        println!("  admin password (generated, shown once; kept hashed in the data dir): {pw}");
     }
     println!("Stop with Ctrl-C.");
     let token = node.shutdown_token();
@@ -417,6 +436,19 @@ async fn follow(c: &Client, id: &str) -> anyhow::Result<ExitCode> {
 }
 
 async fn replay(config: &Config) -> anyhow::Result<ExitCode> {
+    if let aurora_config::LedgerLocation::Sqlite(path) = config.ledger_location() {
+        // Opening would create an empty ledger, and an empty ledger audits clean: say what is there.
+        if !path.is_file() {
+            bail!("no ledger at {}: is --data-dir the directory `aurora dev` ran on?", path.display());
+        }
+        if let Some(pid) = path.parent().and_then(crate::data_dir::DataDir::holder) {
+            eprintln!(
+                "warning: an Aurora (pid {pid}) is running on {}; the read models may move while they are compared — \
+                 stop it for an exact audit",
+                config.data_dir.display()
+            );
+        }
+    }
     let (ledger, store) = crate::backends::stores(config).await?;
     let report = aurora_projector::replay::verify(ledger.as_ref(), store.as_ref()).await?;
     println!(

@@ -5,6 +5,7 @@
 pub mod backends;
 pub mod cli;
 pub mod client;
+pub mod data_dir;
 mod logging;
 pub mod node;
 mod render;

@@ -35,13 +35,14 @@ pub struct Node {
 
 impl Node {
     /// Every role in one process (`aurora dev`).
-    pub async fn start(config: Config, admin_password: Option<&str>) -> anyhow::Result<Self> {
+    pub async fn start(config: Config, admin_hash: Option<&str>) -> anyhow::Result<Self> {
         let roles = Roles { worker: config.worker.enabled, ..Roles::ALL };
-        Self::start_roles(config, roles, admin_password).await
+        Self::start_roles(config, roles, admin_hash).await
     }
 
-    /// Connects the backends and starts `which` roles; returns once the listener is bound.
-    pub async fn start_roles(config: Config, which: Roles, admin_password: Option<&str>) -> anyhow::Result<Self> {
+    /// Connects the backends and starts `which` roles; returns once the listener is bound. The
+    /// gateway adds an `admin` user with the password hash `admin_hash` when given.
+    pub async fn start_roles(config: Config, which: Roles, admin_hash: Option<&str>) -> anyhow::Result<Self> {
         let b = backends::connect(&config).await?;
         let shutdown = CancellationToken::new();
         let mut roles = JoinSet::new();
@@ -52,7 +53,7 @@ impl Node {
             roles.spawn(roles::projector(&config, &b, shutdown.clone()));
         }
         let addr = if which.gateway {
-            let (addr, gateway) = roles::gateway(&config, &b, admin_password, shutdown.clone()).await?;
+            let (addr, gateway) = roles::gateway(&config, &b, admin_hash, shutdown.clone()).await?;
             roles.spawn(gateway);
             addr
         } else {

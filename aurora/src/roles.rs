@@ -4,7 +4,6 @@
 use crate::backends::Backends;
 use anyhow::Context as _;
 use aurora_config::Config;
-use aurora_query_graphql::auth::hash_password;
 use aurora_query_graphql::{Auth, State, UserEntry, build_schema};
 use aurora_schemas::validate::Limits;
 use std::collections::HashMap;
@@ -16,16 +15,16 @@ use tokio_util::sync::CancellationToken;
 /// A role's outcome.
 pub type RoleResult = (&'static str, anyhow::Result<()>);
 
-/// The configured users, plus `admin` with `admin_password` when given.
-fn users(config: &Config, admin_password: Option<&str>) -> HashMap<String, UserEntry> {
+/// The configured users, plus `admin` with the password hash `admin_hash` when given.
+fn users(config: &Config, admin_hash: Option<&str>) -> HashMap<String, UserEntry> {
     let mut users: HashMap<String, UserEntry> = config
         .auth
         .users
         .iter()
         .map(|u| (u.name.clone(), UserEntry { password_hash: u.password_hash.clone(), role: u.role.clone() }))
         .collect();
-    if let Some(pw) = admin_password {
-        users.insert("admin".into(), UserEntry { password_hash: hash_password(pw), role: "admin".into() });
+    if let Some(hash) = admin_hash {
+        users.insert("admin".into(), UserEntry { password_hash: hash.to_string(), role: "admin".into() });
     }
     users
 }
@@ -34,11 +33,11 @@ fn users(config: &Config, admin_password: Option<&str>) -> HashMap<String, UserE
 pub async fn gateway(
     config: &Config,
     b: &Backends,
-    admin_password: Option<&str>,
+    admin_hash: Option<&str>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<(SocketAddr, impl Future<Output = RoleResult> + use<>)> {
     let auth =
-        Auth::new(users(config, admin_password), b.sessions.clone(), Duration::from_secs(config.auth.token_ttl_secs))
+        Auth::new(users(config, admin_hash), b.sessions.clone(), Duration::from_secs(config.auth.token_ttl_secs))
             .with_limits(&config.limits);
     let state = State {
         command: aurora_command::Service::new(

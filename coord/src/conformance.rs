@@ -68,7 +68,8 @@ async fn queues_are_announced(c: &dyn Registry) {
     assert_eq!(c.queues().await.expect("up").iter().filter(|x| **x == q).count(), 1);
 }
 
-async fn sessions_expire_and_revoke(c: &dyn Sessions) {
+/// Sessions: stored until expiry, refused once expired or revoked (for session stores of their own).
+pub async fn sessions_expire_and_revoke(c: &dyn Sessions) {
     let (live, short) = (unique("tok"), unique("tok"));
     let session = |secs: i64| Session {
         user: "admin".into(),

@@ -8,9 +8,11 @@
 pub mod conformance;
 pub mod local;
 pub mod redis;
+pub mod sqlite;
 
 pub use local::LocalCoord;
 pub use redis::RedisCoord;
+pub use sqlite::SqliteSessions;
 
 use async_trait::async_trait;
 use aurora_schemas::{HandlerInfo, Labels, QueueKey};

@@ -4,6 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The binary under test: `$AURORA_BIN` when set (the benchmarks run the release `aurora`), else
@@ -27,12 +28,14 @@ pub struct Process {
     child: Child,
     /// Its GraphiQL or health base URL (`http://127.0.0.1:PORT`).
     pub url: String,
+    stdout: Arc<Mutex<Vec<String>>>,
 }
 
 /// A process that was started and has not printed its banner yet.
 pub struct Starting {
     child: Child,
     banner: Receiver<String>,
+    stdout: Arc<Mutex<Vec<String>>>,
     args: Vec<String>,
     log: PathBuf,
 }
@@ -56,9 +59,12 @@ impl Process {
             .expect("start aurora");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, banner) = std::sync::mpsc::channel();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let kept = lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 let line = line.trim().to_string();
+                kept.lock().unwrap_or_else(|p| p.into_inner()).push(line.clone());
                 for prefix in ["GraphiQL:", "health:"] {
                     if let Some(rest) = line.strip_prefix(prefix) {
                         let url = rest.trim().trim_end_matches("/graphql").trim_end_matches("/health").to_string();
@@ -67,7 +73,12 @@ impl Process {
                 }
             }
         });
-        Starting { child, banner, args: args.to_vec(), log: log.to_path_buf() }
+        Starting { child, banner, stdout: lines, args: args.to_vec(), log: log.to_path_buf() }
+    }
+
+    /// The lines the process printed on stdout so far.
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The operating system's process id.
@@ -91,9 +102,13 @@ impl Process {
 impl Starting {
     /// Waits (up to a minute) for the banner that says where the process listens.
     pub fn ready(self) -> Process {
-        let Starting { mut child, banner, args, log } = self;
+        let Starting { mut child, banner, stdout, args, log } = self;
         match banner.recv_timeout(Duration::from_secs(60)) {
-            Ok(url) => Process { child, url },
+            Ok(url) => {
+                // The banner's last line follows the address.
+                std::thread::sleep(Duration::from_millis(50));
+                Process { child, url, stdout }
+            }
             Err(_) => {
                 let _ = child.kill();
                 panic!(
