@@ -34,6 +34,25 @@ pub struct GqlError {
 }
 
 impl Error {
+    /// Whether the server could not be reached at all (nothing listens there, or it went away).
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Self::Transport(m) => {
+                let m = m.to_ascii_lowercase();
+                [
+                    "connection refused",
+                    "error trying to connect",
+                    "connection reset",
+                    "broken pipe",
+                    "closed the connection",
+                ]
+                .iter()
+                .any(|s| m.contains(s))
+            }
+            Self::GraphQL(_) => false,
+        }
+    }
+
     /// The GraphQL error codes, for tests and exit codes.
     pub fn codes(&self) -> Vec<String> {
         match self {
@@ -45,6 +64,18 @@ impl Error {
 
 fn transport(e: impl std::fmt::Display) -> Error {
     Error::Transport(e.to_string())
+}
+
+/// An error with its causes (`error sending request: … : Connection refused`).
+fn chained(e: &(dyn std::error::Error + 'static)) -> Error {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    Error::Transport(text)
 }
 
 fn errors_of(v: &Value) -> Option<Vec<GqlError>> {
@@ -98,9 +129,9 @@ impl Client {
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
-        let resp = req.send().await.map_err(transport)?;
+        let resp = req.send().await.map_err(|e| chained(&e))?;
         let status = resp.status();
-        let text = resp.text().await.map_err(transport)?;
+        let text = resp.text().await.map_err(|e| chained(&e))?;
         serde_json::from_str(&text).map_err(|_| Error::Transport(format!("HTTP {status}: {text}")))
     }
 
@@ -126,10 +157,20 @@ impl Client {
 
     /// Submits a `GraphInput`; returns the run (`id`, `state`).
     pub async fn submit(&self, input: Value) -> Result<Value, Error> {
-        let data = self
-            .query("mutation($i: GraphInput!) { submitGraph(input: $i) { id state } }", json!({ "i": input }))
-            .await?;
-        Ok(data["submitGraph"].clone())
+        Ok(self.submit_warned(input).await?.0)
+    }
+
+    /// Submits a `GraphInput`; returns the run (`id`, `state`) and the server's warnings (e.g.
+    /// tasks no live worker can run yet).
+    pub async fn submit_warned(&self, input: Value) -> Result<(Value, Vec<String>), Error> {
+        let q = "mutation($i: GraphInput!) { submitGraph(input: $i) { id state } }";
+        let doc = self.post_raw(json!({ "query": q, "variables": { "i": input } }).to_string()).await?;
+        if let Some(errs) = errors_of(&doc) {
+            return Err(Error::GraphQL(errs));
+        }
+        let warnings = doc.pointer("/extensions/warnings").and_then(Value::as_array).cloned().unwrap_or_default();
+        let warnings = warnings.iter().filter_map(|w| w.as_str().map(str::to_string)).collect();
+        Ok((doc["data"]["submitGraph"].clone(), warnings))
     }
 
     /// A run with its tasks (each with history) and its own whole history, read page by page.
@@ -168,12 +209,18 @@ impl Client {
 
     /// Subscribes to a run's events.
     pub async fn graph_events(&self, id: &str) -> Result<EventStream, Error> {
+        self.graph_events_after(id, None).await
+    }
+
+    /// Subscribes to a run's events after the one at `after` (a `position`), or all of them.
+    pub async fn graph_events_after(&self, id: &str, after: Option<&str>) -> Result<EventStream, Error> {
         let url = format!("{}/graphql/ws", self.base.replacen("http", "ws", 1));
         let mut request = url.into_client_request().map_err(transport)?;
         request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
         // Without Nagle: `subscribe` right after `connection_init` would otherwise wait for the
         // server's delayed ACK (up to 40 ms).
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await.map_err(transport)?;
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async_with_config(request, None, true).await.map_err(|e| chained(&e))?;
         let auth = self.token.as_ref().map(|t| format!("Bearer {t}")).unwrap_or_default();
         let init = json!({ "type": "connection_init", "payload": { "Authorization": auth } });
         ws.send(Message::Text(init.to_string().into())).await.map_err(transport)?;
@@ -203,12 +250,12 @@ impl Client {
             "id": "1",
             "type": "subscribe",
             "payload": {
-                "query": format!("subscription($id: ID!) {{ graphEvents(id: $id) {{ {EVENT_FIELDS} }} }}"),
-                "variables": { "id": id },
+                "query": format!("subscription($id: ID!, $after: String) {{ graphEvents(id: $id, after: $after) {{ {EVENT_FIELDS} }} }}"),
+                "variables": { "id": id, "after": after },
             }
         });
         ws.send(Message::Text(sub.to_string().into())).await.map_err(transport)?;
-        Ok(EventStream { ws })
+        Ok(EventStream { ws, completed: false })
     }
 }
 
@@ -217,17 +264,32 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<t
 /// The events of one `graphEvents` subscription.
 pub struct EventStream {
     ws: Ws,
+    completed: bool,
 }
 
 impl EventStream {
-    /// The next event; `None` when the subscription completed.
+    /// Whether the server completed the subscription (the run ended); after `next` returned
+    /// `None` without this, the connection was lost.
+    pub fn completed(&self) -> bool {
+        self.completed
+    }
+
+    /// The next event; `None` when the subscription completed or the connection closed.
     pub async fn next(&mut self) -> Option<Result<Value, Error>> {
         loop {
             let msg = match self.ws.next().await? {
                 Ok(Message::Text(t)) => t,
-                Ok(Message::Close(_)) => return None,
+                Ok(Message::Close(frame)) => {
+                    let code: u16 = frame.as_ref().map(|f| f.code.into()).unwrap_or(1000);
+                    if code == 4401 || code == 4403 {
+                        let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                        let gone = GqlError { message: reason, code: Some("UNAUTHENTICATED".into()) };
+                        return Some(Err(Error::GraphQL(vec![gone])));
+                    }
+                    return None;
+                }
                 Ok(_) => continue,
-                Err(e) => return Some(Err(transport(e))),
+                Err(e) => return Some(Err(chained(&e))),
             };
             let v: Value = match serde_json::from_str(&msg) {
                 Ok(v) => v,
@@ -244,7 +306,10 @@ impl EventStream {
                     let errs = json!({ "errors": v["payload"] });
                     return Some(Err(Error::GraphQL(errors_of(&errs).unwrap_or_default())));
                 }
-                Some("complete") => return None,
+                Some("complete") => {
+                    self.completed = true;
+                    return None;
+                }
                 Some("ping") => {
                     let _ = self.ws.send(Message::Text(json!({ "type": "pong" }).to_string().into())).await;
                 }

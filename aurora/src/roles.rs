@@ -93,6 +93,7 @@ pub fn projector(
     let (batch_max, schedule_to_start) =
         (config.projector.batch_max, Duration::from_secs(config.projector.schedule_to_start_secs));
     let count = config.projector.partitions;
+    aurora_projector::metrics::register();
     let b = b.clone();
     async move {
         let deps = aurora_projector::Deps {

@@ -11,12 +11,48 @@ use std::sync::Arc;
 use tracing::{info, instrument};
 
 /// The outcome of a submission.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submitted {
     /// The run.
     pub graph_id: GraphId,
     /// An earlier submission with the same idempotency key already created it.
     pub duplicate: bool,
+    /// What the submitter should know: e.g. tasks that no live worker can run yet (they wait for
+    /// one, then fail after the schedule-to-start timeout).
+    pub warnings: Vec<String>,
+}
+
+/// A warning for every (handler, selector) of `spec` that no live worker both offers and matches.
+fn unmatched_selectors(spec: &GraphSpec, workers: &[aurora_coord::WorkerInfo]) -> Vec<String> {
+    use std::collections::BTreeMap;
+    let mut unmatched: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
+    for task in &spec.tasks {
+        let selector = task.label_selector.clone().unwrap_or_default();
+        let served = workers.iter().any(|w| {
+            w.handlers.iter().any(|h| h.name == task.name) && aurora_schemas::selector::matches(&selector, &w.labels)
+        });
+        if !served {
+            let shown = selector.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+            unmatched.entry((task.name.clone(), shown)).or_default().push(&task.key);
+        }
+    }
+    let labels: Vec<String> = workers
+        .iter()
+        .map(|w| format!("{{{}}}", w.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")))
+        .collect();
+    unmatched
+        .into_iter()
+        .map(|((handler, selector), keys)| {
+            let some: Vec<String> = keys.iter().take(3).map(|k| format!("`{k}`")).collect();
+            let more = if keys.len() > 3 { format!(" and {} more", keys.len() - 3) } else { String::new() };
+            format!(
+                "no live worker offers `{handler}` with labels matching {{{selector}}} (task {}{more}): it waits for \
+                 one, and fails after projector.schedule_to_start_secs; the live workers' labels are {}",
+                some.join(", "),
+                if labels.is_empty() { "none (no worker is running)".to_string() } else { labels.join(", ") }
+            )
+        })
+        .collect()
 }
 
 /// The command service.
@@ -45,12 +81,14 @@ impl Service {
     /// Validates `spec` and appends `GraphSubmitted` with the roots' `TaskPending`, atomically.
     #[instrument(skip_all, fields(actor, tasks = spec.tasks.len()))]
     pub async fn submit(&self, spec: GraphSpec, actor: &str) -> Result<Submitted, Error> {
-        let catalog: Catalog = self.registry.workers().await?.into_iter().flat_map(|w| w.handlers).collect();
+        let workers = self.registry.workers().await?;
+        let catalog: Catalog = workers.iter().flat_map(|w| w.handlers.iter().cloned()).collect();
         let found = problems(&spec, &self.limits, &catalog);
         if !found.is_empty() {
             return Err(Error::Rejected(found.join("; ")));
         }
         let spec = spec.with_backoff_at_least(self.limits.min_retry_backoff_ms).normalized();
+        let warnings = unmatched_selectors(&spec, &workers);
         let spec_hash = hash::sha256_hex(&serde_json::to_value(&spec).expect("specs always serialise"));
         let graph_id = match &spec.idempotency_key {
             Some(key) => GraphId::for_idempotency_key(actor, key),
@@ -73,10 +111,11 @@ impl Service {
         match self.ledger.append_all(requests).await {
             Ok(_) => {
                 info!(graph_id = %graph_id, actor, tasks = spec.tasks.len(), "graph submitted");
-                Ok(Submitted { graph_id, duplicate: false })
+                Ok(Submitted { graph_id, duplicate: false, warnings })
             }
             Err(e) if e.is_conflict() && spec.idempotency_key.is_some() => {
-                self.existing(graph_id, &spec_hash, spec.idempotency_key.as_deref().unwrap_or_default()).await
+                let key = spec.idempotency_key.as_deref().unwrap_or_default();
+                self.existing(graph_id, &spec_hash, key).await.map(|s| Submitted { warnings, ..s })
             }
             Err(e) => Err(e.into()),
         }
@@ -86,7 +125,7 @@ impl Service {
         let first = self.ledger.read_stream(&graph_id.stream(), 1).await?;
         match first.first().map(|e| &e.data) {
             Some(EventData::GraphSubmitted { spec_hash: h, .. }) if h == spec_hash => {
-                Ok(Submitted { graph_id, duplicate: true })
+                Ok(Submitted { graph_id, duplicate: true, warnings: Vec::new() })
             }
             Some(_) => Err(Error::Rejected(format!(
                 "idempotency key `{key}` was already used for a different graph ({graph_id}); use a new key"

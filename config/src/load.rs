@@ -14,10 +14,18 @@ pub fn load(
     overrides: &[(String, String)],
 ) -> Result<Config, Error> {
     let mut fig = Figment::from(Serialized::defaults(Config::default()));
+    let defaults = toml::Table::try_from(Config::default()).expect("the defaults always serialise");
+    let mut problems = Vec::new();
     if let Some(path) = file {
         if !path.exists() {
             return Err(Error::Read(format!("config file {} does not exist", path.display())));
         }
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Read(format!("{}: {e}", path.display())))?;
+        let table: toml::Table = toml::from_str(&text).map_err(|e| {
+            let at = e.span().map(|s| line_col(&text, s.start)).map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default();
+            Error::Read(format!("{}{at}: {}", path.display(), e.message()))
+        })?;
+        problems.extend(check_layer(&table, &defaults, "", &|_| format!("in {}", path.display())));
         fig = fig.merge(Toml::file(path));
     }
     let env_pairs: Vec<(String, String)> = env
@@ -31,11 +39,110 @@ pub fn load(
             Some((rest.to_ascii_lowercase().replace("__", "."), v))
         })
         .collect();
-    fig = fig.merge(Serialized::defaults(nest(&env_pairs)?));
-    fig = fig.merge(Serialized::defaults(nest(overrides)?));
-    let config: Config = fig.extract().map_err(|e| Error::Read(e.to_string()))?;
+    let mut env_table = nest(&env_pairs)?;
+    let mut override_table = nest(overrides)?;
+    stringify_labels(&mut env_table);
+    stringify_labels(&mut override_table);
+    let env_name = |key: &str| format!("from AURORA_{}", key.to_ascii_uppercase().replace('.', "__"));
+    problems.extend(check_layer(&env_table, &defaults, "", &env_name));
+    problems.extend(check_layer(&override_table, &defaults, "", &|key| format!("from --set {key}=…")));
+    if !problems.is_empty() {
+        return Err(Error::Invalid(problems));
+    }
+    fig = fig.merge(Serialized::defaults(env_table));
+    fig = fig.merge(Serialized::defaults(override_table));
+    let config: Config = fig.extract().map_err(|e| {
+        Error::Invalid(e.into_iter().map(|err| format!("{}: {}", err.path.join("."), err.kind)).collect())
+    })?;
     let problems = crate::validate::problems(&config);
     if problems.is_empty() { Ok(config) } else { Err(Error::Invalid(problems)) }
+}
+
+/// Keys that exist although the defaults leave them out (they have no default value).
+const OPTIONAL: &[&str] = &["server.web_dir", "worker.handlers_dir", "faas"];
+
+/// The key of `path` directly inside the section `prefix` ("" for the top), if it is one.
+fn child_of<'a>(prefix: &str, path: &'a str) -> Option<&'a str> {
+    let rest = if prefix.is_empty() { path } else { path.strip_prefix(prefix)?.strip_prefix('.')? };
+    (!rest.contains('.')).then_some(rest)
+}
+
+/// What a value looks like, as a user would say it.
+fn shown(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => format!("{s:?}"),
+        toml::Value::Table(_) => "a section".into(),
+        toml::Value::Array(_) => "a list".into(),
+        other => other.to_string(),
+    }
+}
+
+fn expected(default: &toml::Value) -> &'static str {
+    match default {
+        toml::Value::String(_) => "text (in quotes in TOML)",
+        toml::Value::Integer(_) => "a whole number",
+        toml::Value::Float(_) => "a number",
+        toml::Value::Boolean(_) => "true or false",
+        toml::Value::Array(_) => "a list",
+        toml::Value::Table(_) => "a section",
+        toml::Value::Datetime(_) => "a date and time",
+    }
+}
+
+/// Every key of `layer` that does not exist, and every value of the wrong kind, judged against
+/// the defaults' shapes and named as the user wrote it (`worker.slots: expected a whole number,
+/// got "abc" (from --set worker.slots=…)`).
+fn check_layer(
+    layer: &toml::Table,
+    defaults: &toml::Table,
+    prefix: &str,
+    source: &dyn Fn(&str) -> String,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (key, value) in layer {
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let Some(default) = defaults.get(key) else {
+            if !OPTIONAL.contains(&path.as_str()) {
+                let section = if prefix.is_empty() { "the configuration".to_string() } else { format!("[{prefix}]") };
+                let mut known: Vec<&str> = defaults.keys().map(String::as_str).collect();
+                known.extend(OPTIONAL.iter().filter_map(|o| child_of(prefix, o)));
+                known.sort();
+                out.push(format!("{path}: no such key ({}); {section} has {}", source(&path), known.join(", ")));
+            }
+            continue;
+        };
+        match (default, value) {
+            (toml::Value::Table(d), toml::Value::Table(v)) if !d.is_empty() => {
+                out.extend(check_layer(v, d, &path, source))
+            }
+            (toml::Value::Table(_), toml::Value::Table(_)) => {} // a free-form map (labels)
+            (toml::Value::Integer(_), toml::Value::Integer(n)) if *n < 0 => {
+                out.push(format!("{path}: expected a whole number of 0 or more, got {n} ({})", source(&path)));
+            }
+            (d, v) if std::mem::discriminant(d) == std::mem::discriminant(v) => {}
+            (d, v) => out.push(format!("{path}: expected {}, got {} ({})", expected(d), shown(v), source(&path))),
+        }
+    }
+    out
+}
+
+/// Label values are text: `--set worker.labels.gpu=true` means the label `gpu=true`, not a boolean.
+fn stringify_labels(layer: &mut toml::Table) {
+    if let Some(toml::Value::Table(worker)) = layer.get_mut("worker")
+        && let Some(toml::Value::Table(labels)) = worker.get_mut("labels")
+    {
+        for (_, v) in labels.iter_mut() {
+            if !v.is_str() && !v.is_table() && !v.is_array() {
+                *v = toml::Value::String(v.to_string());
+            }
+        }
+    }
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    (before.matches('\n').count() + 1, before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1)
 }
 
 const TOP_LEVEL: &[&str] = &["data_dir"];
@@ -165,6 +272,40 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused() {
         let err = load(None, env(&[("AURORA_SERVER__LISTN", "x")]), &[]).unwrap_err().to_string();
-        assert!(err.contains("listn"), "{err}");
+        assert!(
+            err.contains("server.listn: no such key (from AURORA_SERVER__LISTN); [server] has listen, web_dir"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn wrong_kinds_read_as_the_user_wrote_them_all_at_once() {
+        let dir = std::env::temp_dir().join(format!("aurora-config-kinds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("bad.toml");
+        std::fs::write(&file, "[server]\nlisten = 1\n[worker]\ngrace_secs = -1\n").expect("write");
+        let err = load(
+            Some(&file),
+            env(&[("AURORA_WORKER__SLOTS", "abc")]),
+            &[("worker.enabled".into(), "yes".into()), ("worker.labels.gpu".into(), "true".into())],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(&format!("server.listen: expected text (in quotes in TOML), got 1 (in {})", file.display())),
+            "{err}"
+        );
+        assert!(err.contains("worker.grace_secs: expected a whole number of 0 or more, got -1"), "{err}");
+        assert!(
+            err.contains("worker.slots: expected a whole number, got \"abc\" (from AURORA_WORKER__SLOTS)"),
+            "{err}"
+        );
+        assert!(
+            err.contains("worker.enabled: expected true or false, got \"yes\" (from --set worker.enabled=…)"),
+            "{err}"
+        );
+        assert!(!err.contains("gpu"), "a label is text whatever it looks like: {err}");
+        assert!(!err.contains("load.rs"), "no source paths of our code: {err}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -131,6 +131,40 @@ pub async fn durable_client(uri: &str) -> Result<Client, Error> {
     Client::with_options(options).map_err(unavailable)
 }
 
+/// `uri` without its password.
+fn redacted(uri: &str) -> String {
+    match (uri.find("://"), uri.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…@{}", &uri[..scheme], &uri[at + 1..]),
+        _ => uri.to_string(),
+    }
+}
+
+/// The first operation on a new client: while the driver looks for a server (up to its selection
+/// timeout) the wait is logged every few seconds, and a failure names the likely cause.
+async fn first_contact<T>(uri: &str, op: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    let shown = redacted(uri);
+    tokio::pin!(op);
+    let mut waited = 0;
+    let result = loop {
+        tokio::select! {
+            r = &mut op => break r,
+            () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {
+                waited += 5;
+                tracing::warn!(uri = %shown, waited_secs = waited, "still waiting for MongoDB to answer");
+            }
+        }
+    };
+    result.map_err(|e| {
+        let hint = if uri.contains("replicaSet=") {
+            "; the URI names a replica set (replicaSet=…): if the server is not a member of a replica set of that \
+             name (a standalone server, or the secantusd-rs stand-in), remove replicaSet= from ledger.uri or fix the name"
+        } else {
+            "; is the server running, and is ledger.uri right?"
+        };
+        Error::Unavailable(format!("MongoDB at {shown} did not answer: {e}{hint}"))
+    })
+}
+
 impl MongoLedger {
     /// Connects to `uri`, uses database `database`, creates the indexes, and starts the writer.
     /// The server must be a replica set (transactions, change streams): a server that cannot open
@@ -145,7 +179,10 @@ impl MongoLedger {
         let unique = |keys: Document| {
             IndexModel::builder().keys(keys).options(IndexOptions::builder().unique(true).build()).build()
         };
-        events.create_index(unique(doc! { "stream": 1, "version": 1 })).await.map_err(unavailable)?;
+        first_contact(uri, async {
+            events.create_index(unique(doc! { "stream": 1, "version": 1 })).await.map_err(unavailable)
+        })
+        .await?;
         events.create_index(unique(doc! { "position": 1 })).await.map_err(unavailable)?;
         events
             .create_index(IndexModel::builder().keys(doc! { "graph_id": 1, "position": 1 }).build())

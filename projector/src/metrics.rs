@@ -1,6 +1,10 @@
 //! Projector metrics, in the process-wide Prometheus registry.
 
-use prometheus::{Histogram, IntCounter, IntGauge, register_histogram, register_int_counter, register_int_gauge};
+use aurora_schemas::{Event, EventType};
+use prometheus::{
+    Histogram, IntCounter, IntCounterVec, IntGauge, register_histogram, register_int_counter, register_int_counter_vec,
+    register_int_gauge,
+};
 use std::sync::LazyLock;
 
 /// Events committed to the ledger but not yet processed by this projector.
@@ -30,3 +34,35 @@ pub static ORDERS: LazyLock<IntCounter> = LazyLock::new(|| {
     register_int_counter!("aurora_dispatch_orders_total", "Task orders published to the broker")
         .expect("metric names are unique")
 });
+
+/// Runs this projector saw submitted and ended, by state (`submitted`, `success`, `failure`,
+/// `cancelled`).
+pub static GRAPHS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let c = register_int_counter_vec!("aurora_graphs_total", "Runs submitted and ended, by state", &["state"])
+        .expect("metric names are unique");
+    for state in ["submitted", "success", "failure", "cancelled"] {
+        c.with_label_values(&[state]);
+    }
+    c
+});
+
+/// Counts the runs a processed batch submitted or ended.
+pub fn count_graphs(batch: &[Event]) {
+    for e in batch {
+        let state = match e.event_type() {
+            EventType::GraphSubmitted => "submitted",
+            EventType::GraphSucceeded => "success",
+            EventType::GraphFailed => "failure",
+            EventType::GraphCancelled => "cancelled",
+            _ => continue,
+        };
+        GRAPHS.with_label_values(&[state]).inc();
+    }
+}
+
+/// Makes the projector's metrics show from the start, before its first event.
+pub fn register() {
+    LazyLock::force(&GRAPHS);
+    LazyLock::force(&LAG_EVENTS);
+    LazyLock::force(&EVENTS);
+}

@@ -180,6 +180,7 @@ impl Service {
             }
             store.save_checkpoint(&self.options.name, last).await?;
             crate::metrics::EVENTS.inc_by(batch.len() as u64);
+            crate::metrics::count_graphs(&batch);
             if let Some(first) = batch.first() {
                 let age = (chrono::Utc::now() - first.recorded_at).to_std().unwrap_or_default();
                 crate::metrics::LAG_SECONDS.observe(age.as_secs_f64());

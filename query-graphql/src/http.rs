@@ -43,6 +43,7 @@ struct Deps {
 /// `/health` (liveness), `/ready` (the ledger and the coordination store answer) and `/metrics`,
 /// served by every process.
 pub fn operations_router(ledger: Arc<dyn Ledger>, registry: Arc<dyn Registry>) -> Router {
+    crate::process_metrics::register();
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -149,7 +150,8 @@ async fn graphql(
             &format!("a batch may hold at most {MAX_BATCH} requests, not {}; send them in several", requests.len()),
         );
     }
-    let mut batch = batch;
+    let warnings = crate::schema::Warnings::default();
+    let mut batch = batch.data(warnings.clone());
     if let Some(p) = principal {
         batch = batch.data(p);
     }
@@ -158,7 +160,14 @@ async fn graphql(
     }
     let timeout = Duration::from_secs(limits.request_timeout_secs);
     match tokio::time::timeout(timeout, h.schema.execute_batch(batch)).await {
-        Ok(response) => GraphQLResponse::from(response).into_response(),
+        Ok(mut response) => {
+            let raised = warnings.take();
+            if let (false, async_graphql::BatchResponse::Single(r)) = (raised.is_empty(), &mut response) {
+                let list = raised.into_iter().map(async_graphql::Value::from).collect();
+                r.extensions.insert("warnings".to_string(), async_graphql::Value::List(list));
+            }
+            GraphQLResponse::from(response).into_response()
+        }
         Err(_) => refusal(
             StatusCode::SERVICE_UNAVAILABLE,
             Kind::Unavailable,

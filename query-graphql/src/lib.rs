@@ -7,6 +7,7 @@ pub mod errors;
 pub mod guard;
 pub mod http;
 pub mod live;
+pub mod process_metrics;
 pub mod schema;
 pub mod serve;
 pub mod throttle;

@@ -46,7 +46,7 @@ async fn login_submit_watch_and_events_work_as_the_readme_shows(deployment: Depl
     assert!(home.join(".aurora/token").exists(), "the token is saved for the next commands");
 
     let file = repo("examples/seed-readme.json");
-    let submit = aurora(&home, &["submit", file.to_str().unwrap(), "--watch", "--server", url], None);
+    let submit = aurora(&home, &["submit", file.to_str().unwrap(), "--watch", "--events", "--server", url], None);
     let out = text(&submit);
     assert!(submit.status.success(), "a succeeded run exits 0:\n{out}");
     let stdout = String::from_utf8_lossy(&submit.stdout).to_string();

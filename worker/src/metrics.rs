@@ -1,6 +1,8 @@
 //! Worker metrics, in the process-wide Prometheus registry.
 
-use prometheus::{HistogramVec, IntCounterVec, register_histogram_vec, register_int_counter_vec};
+use prometheus::{
+    HistogramVec, IntCounterVec, IntGauge, register_histogram_vec, register_int_counter_vec, register_int_gauge,
+};
 use std::sync::LazyLock;
 
 /// Recorded outcomes of attempts, by handler and resulting state.
@@ -33,3 +35,22 @@ pub static DUPLICATES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
     .expect("metric names are unique")
 });
+
+/// Attempts this worker can run at once.
+pub static SLOTS: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!("aurora_worker_slots", "Attempts this worker can run at once").expect("metric names are unique")
+});
+
+/// Attempts running now.
+pub static RUNNING: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!("aurora_worker_attempts_running", "Attempts running now").expect("metric names are unique")
+});
+
+/// Makes the worker's metrics show from the start, before its first task.
+pub fn register(slots: usize) {
+    SLOTS.set(slots as i64);
+    RUNNING.set(0);
+    LazyLock::force(&TRANSITIONS);
+    LazyLock::force(&DURATION);
+    LazyLock::force(&DUPLICATES);
+}

@@ -103,6 +103,7 @@ impl Service {
         let mut handlers_changed = self.deps.handlers.changes();
         let mut heartbeat = tokio::time::interval(self.options.heartbeat);
         let mut rescan = tokio::time::interval(Duration::from_secs(2));
+        crate::metrics::register(self.options.slots);
         info!(labels = ?self.options.labels, slots = self.options.slots, "worker started");
         loop {
             let mut candidates = Vec::new();
@@ -163,6 +164,13 @@ impl Service {
         consumers.close();
         consumers.wait().await;
         attempts.close();
+        if !attempts.is_empty() {
+            info!(
+                running = attempts.len(),
+                grace_secs = self.options.grace.as_secs(),
+                "stopping: waiting for running attempts to finish"
+            );
+        }
         if tokio::time::timeout(self.options.grace, attempts.wait()).await.is_err() {
             warn!("in-flight attempts did not finish within the grace period; they are handed back");
         }
@@ -207,7 +215,9 @@ async fn consume(
                     };
                     let runner = runner.clone();
                     attempts.spawn(async move {
+                        crate::metrics::RUNNING.inc();
                         runner.handle(d).await;
+                        crate::metrics::RUNNING.dec();
                         drop(permit);
                     });
                 }

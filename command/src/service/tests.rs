@@ -75,7 +75,7 @@ async fn idempotent_resubmission_returns_the_first_run() {
     spec.idempotency_key = Some("k1".into());
     let first = svc.submit(spec.clone(), "admin").await.expect("first");
     let again = svc.submit(spec.clone(), "admin").await.expect("again");
-    assert_eq!(again, Submitted { graph_id: first.graph_id, duplicate: true });
+    assert_eq!(again, Submitted { graph_id: first.graph_id, duplicate: true, warnings: Vec::new() });
     assert_eq!(ledger.read_graph(first.graph_id).await.expect("read").len(), 2, "nothing appended twice");
     spec.tasks[0].args[0] = TypedValue::new("int64", json!(99));
     let err = svc.submit(spec, "admin").await.unwrap_err();

@@ -17,6 +17,23 @@ pub use mutation::Mutation;
 pub use query::Query;
 pub use subscription::Subscription;
 
+/// Warnings a request's resolvers raise for the response's `extensions.warnings` (e.g. a
+/// submission no live worker can run yet). The HTTP surface puts one in every request's data.
+#[derive(Debug, Clone, Default)]
+pub struct Warnings(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Warnings {
+    /// Adds warnings.
+    pub fn add(&self, more: impl IntoIterator<Item = String>) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend(more);
+    }
+
+    /// Every warning raised.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
 /// The schema type.
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 

@@ -88,6 +88,7 @@ async fn run_after_submit(
         submitted_by: submitter.to_string(),
         submitted_at: chrono::Utc::now(),
         finished_at: None,
+        cancel_requested: false,
         seq: 0,
     })
 }
@@ -128,6 +129,9 @@ impl Mutation {
         let spec = to_spec(input)?;
         let name = spec.name.clone();
         let submitted = state(ctx).command.submit(spec, &p.user).await.map_err(command)?;
+        if let Some(w) = ctx.data_opt::<super::Warnings>() {
+            w.add(submitted.warnings.iter().cloned());
+        }
         run_after_submit(ctx, submitted.graph_id, &p.user, name).await
     }
 
@@ -137,9 +141,13 @@ impl Mutation {
         let graph: GraphId =
             id.parse().map_err(|_| error(Kind::BadInput, format!("`{}` is not a graph id (a UUID)", id.as_str())))?;
         state(ctx).command.cancel(graph, &p.user, reason).await.map_err(command)?;
-        // The cancellation is recorded; the run turns CANCELLED as the projector applies it.
+        // The request is recorded; the run turns CANCELLED as the projector applies it. The answer
+        // is the run as it stands, with the recorded request.
         let view = state(ctx).store.graph(graph).await.map_err(unavailable)?;
-        view.map(Into::into)
-            .ok_or_else(|| error(Kind::Unavailable, format!("graph {graph} is not in the read model yet")))
+        let mut run: GraphRun = view
+            .map(Into::into)
+            .ok_or_else(|| error(Kind::Unavailable, format!("graph {graph} is not in the read model yet")))?;
+        run.cancel_requested = run.state == GraphState::Running || run.cancel_requested;
+        Ok(run)
     }
 }

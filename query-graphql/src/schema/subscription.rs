@@ -38,10 +38,13 @@ impl Drop for Active {
 impl Subscription {
     /// The run's whole history so far, then each new event as it is appended; completes after the
     /// graph's terminal event. No event is missed or repeated between history and live events.
+    /// With `after` (an event's `position`), only what came after it: a client that lost its
+    /// connection resumes where it was.
     async fn graph_events(
         &self,
         ctx: &Context<'_>,
         id: ID,
+        after: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<LedgerEvent>>> {
         let caller = principal(ctx)?;
         let st = state(ctx);
@@ -63,7 +66,13 @@ impl Subscription {
         if !exists {
             return Err(error(Kind::NotFound, format!("no graph with id {graph}")));
         }
-        let sub = subscribe(st.ledger.clone(), Scope::Graph(graph), 0);
+        let after = match after {
+            None => 0,
+            Some(a) => a
+                .parse::<u64>()
+                .map_err(|_| error(Kind::BadInput, format!("`after` must be an event's `position`, not `{a:.40}`")))?,
+        };
+        let sub = subscribe(st.ledger.clone(), Scope::Graph(graph), after);
         Ok(futures::stream::unfold(Some((sub, (Active::new(), slot))), |open| async move {
             let (mut sub, held) = open?;
             match sub.next().await {

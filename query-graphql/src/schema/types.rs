@@ -326,6 +326,8 @@ pub struct GraphRun {
     pub submitted_by: String,
     pub submitted_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Someone asked to cancel the run; its tasks are being cancelled.
+    pub cancel_requested: bool,
     #[graphql(skip)]
     pub seq: u64,
 }
@@ -339,6 +341,7 @@ impl From<GraphView> for GraphRun {
             submitted_by: v.submitted_by,
             submitted_at: v.submitted_at,
             finished_at: v.finished_at,
+            cancel_requested: v.cancel_requested,
             seq: v.seq,
         }
     }
