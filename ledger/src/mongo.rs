@@ -554,6 +554,21 @@ impl Ledger for MongoLedger {
 }
 
 #[cfg(test)]
+mod connect_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_server_that_does_not_answer_is_named_with_the_likely_cause() {
+        // Nothing listens on port 9; the driver gives up after the selection timeout.
+        let uri = "mongodb://user:secret@127.0.0.1:9/?replicaSet=rs0&serverSelectionTimeoutMS=300";
+        let err = MongoLedger::connect(uri, "aurora").await.err().expect("refused").to_string();
+        assert!(err.contains("MongoDB at mongodb://…@127.0.0.1:9/"), "{err}");
+        assert!(!err.contains("secret"), "the password is not shown: {err}");
+        assert!(err.contains("remove replicaSet= from ledger.uri or fix the name"), "{err}");
+    }
+}
+
+#[cfg(test)]
 mod backoff_tests {
     #[test]
     fn backoff_is_random_between_one_ms_and_a_growing_cap_of_at_most_64_ms() {

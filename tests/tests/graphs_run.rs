@@ -232,6 +232,12 @@ async fn health_readiness_and_metrics_report_what_happened(deployment: Deploymen
         assert_eq!(status, 200, "{url}: {ready}");
         let (status, text) = get(format!("{url}/metrics")).await;
         assert_eq!(status, 200, "{url}");
+        // Every process says what runs and what it costs, whatever its role.
+        for name in
+            ["process_resident_memory_bytes", "process_open_fds", "process_cpu_seconds_total", "aurora_build_info{"]
+        {
+            assert!(text.contains(name), "{url}: {name} missing from /metrics");
+        }
         metrics.push_str(&text);
     }
     for name in [
@@ -239,9 +245,39 @@ async fn health_readiness_and_metrics_report_what_happened(deployment: Deploymen
         "aurora_ledger_events_appended_total",
         "aurora_projector_events_total",
         "aurora_dispatch_orders_total",
+        "aurora_graphs_total{state=\"success\"} 1",
+        "aurora_worker_slots",
     ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
+}
+
+/// A worker's `/metrics` has its metrics before its first task (a fresh worker is not blank).
+#[cfg(feature = "service-tests")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_worker_shows_its_metrics_and_a_taken_health_port_moves() {
+    let dir = Scratch::new("idle-worker");
+    let mut server = Server::deploy(Deployment::Distributed, &dir.0, &[]).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("server.listen=\"127.0.0.1:{port}\"");
+    let cluster = server.cluster_mut().unwrap();
+    // Two more workers with the same configured health address and no --listen: the second moves.
+    let mut held = Vec::new();
+    for name in ["idle-a", "idle-b"] {
+        let args =
+            ["worker", "--config", &cluster.config.display().to_string(), "--set", &listen, "--labels", "idle=yes"]
+                .map(String::from);
+        let p = aurora_e2e::Process::spawn(&args, &dir.0.join(format!("{name}.log")));
+        let text = reqwest::get(format!("{}/metrics", p.url)).await.unwrap().text().await.unwrap();
+        assert!(
+            text.contains("aurora_worker_slots 16") && text.contains("aurora_worker_attempts_running 0"),
+            "{name}: {text:.800}"
+        );
+        held.push(p); // the first keeps the port while the second starts
+    }
+    let log = std::fs::read_to_string(dir.0.join("idle-b.log")).unwrap();
+    assert!(log.contains("address is taken") && log.contains("using a free port"), "{log:.2000}");
+    assert_ne!(held[0].url, held[1].url);
 }
 
 aurora_e2e::scenarios!(

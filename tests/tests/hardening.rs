@@ -443,3 +443,31 @@ async fn standard_tools_can_load_the_schema() {
         assert!(stdout.split_whitespace().any(|f| f == field), "the client schema has Query.{field}: {stdout}");
     }
 }
+
+/// Cancelling a run stops its running handler at once: the worker's only slot is free again for
+/// the next run (without the stop, a 60 s `sleep` would hold it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_stops_a_running_handler_and_frees_its_slot() {
+    let dir = Scratch::new("hardening-cancel");
+    let server = Server::start(&dir.0, &["worker.slots=1"]).await;
+    let long = server.submit(graph(vec![task("s", "sleep", &[("int64", json!(60_000))])], vec![])).await;
+    let started = Instant::now();
+    loop {
+        let g = server
+            .client
+            .query("query($id: ID!) { graph(id: $id) { tasks { state } } }", json!({ "id": long }))
+            .await
+            .unwrap();
+        if g["graph"]["tasks"][0]["state"] == "STARTED" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the sleep never started: {g}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.client.query("mutation($id: ID!) { cancelGraph(id: $id) { id } }", json!({ "id": long })).await.unwrap();
+    let next = server.submit(graph(vec![task("a", "add", &[("int64", json!(1))])], vec![])).await;
+    let waited = Instant::now();
+    let ended = server.wait_ended(&next, Duration::from_secs(20), Duration::from_millis(20)).await;
+    assert_eq!(ended.as_deref(), Some("SUCCESS"), "the next run waited for the cancelled sleep");
+    assert!(waited.elapsed() < Duration::from_secs(10), "the slot came free after {:?}", waited.elapsed());
+}
