@@ -46,6 +46,13 @@ fn detail(ty: &str, data: &Value) -> String {
         "TaskPending" => format!("{}({})", data["name"].as_str().unwrap_or("?"), values(&data["args"])),
         "TaskReceived" => format!("attempt {} on {}", data["attempt"], data["worker_id"].as_str().unwrap_or("?")),
         "TaskStarted" => format!("attempt {}", data["attempt"]),
+        "TaskProgress" => {
+            let percent = (data["fraction"].as_f64().unwrap_or(0.0) * 100.0).round();
+            match data["message"].as_str() {
+                Some(m) => format!("attempt {} at {percent}%: {m}", data["attempt"]),
+                None => format!("attempt {} at {percent}%", data["attempt"]),
+            }
+        }
         "TaskRetry" => format!(
             "attempt {} failed: {}; retry at {}",
             data["attempt"],
@@ -166,5 +173,12 @@ mod tests {
         assert_eq!(t.counts(), "1 failed · 1 waiting · 1 skipped");
         assert_eq!(t.ended(), 2);
         assert_eq!(t.failures(5), ["  a: boom"]);
+    }
+
+    #[test]
+    fn progress_shows_its_percentage_and_message() {
+        let data = json!({"attempt": 2, "fraction": 0.456, "message": "tiles"});
+        assert_eq!(detail("TaskProgress", &data), "attempt 2 at 46%: tiles");
+        assert_eq!(detail("TaskProgress", &json!({"attempt": 1, "fraction": 1.0})), "attempt 1 at 100%");
     }
 }

@@ -60,6 +60,12 @@ pub async fn gateway(
             None => aurora_query_graphql::web::Assets::Embedded,
         },
         faas: aurora_worker::handlers::faas::providers(&config.faas).map_err(anyhow::Error::msg)?,
+        remote: aurora_query_graphql::remote::Endpoint::new(
+            b.ledger.clone(),
+            b.broker.clone(),
+            b.registry.clone(),
+            shutdown.child_token(),
+        ),
     };
     let listener = TcpListener::bind(&config.server.listen)
         .await

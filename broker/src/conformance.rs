@@ -14,6 +14,7 @@ pub fn order(queue: &QueueKey, n: u32) -> TaskOrder {
     TaskOrder {
         task_id: TaskId::derive(g, &n.to_string()),
         graph_id: g,
+        key: n.to_string(),
         version: n as u64,
         attempt: 1,
         queue: queue.clone(),

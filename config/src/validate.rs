@@ -35,8 +35,11 @@ pub(crate) fn problems(c: &Config) -> Vec<String> {
                 u.name
             ));
         }
-        if !["admin", "operator", "viewer"].contains(&u.role.as_str()) {
-            out.push(format!("auth.users[{i}] ({}): role `{}` must be admin, operator or viewer", u.name, u.role));
+        if !["admin", "operator", "viewer", "worker"].contains(&u.role.as_str()) {
+            out.push(format!(
+                "auth.users[{i}] ({}): role `{}` must be admin, operator, viewer or worker",
+                u.name, u.role
+            ));
         }
     }
     if c.auth.token_ttl_secs == 0 {

@@ -47,6 +47,7 @@ pub fn order_for(view: &TaskView, takeover: bool) -> TaskOrder {
     TaskOrder {
         task_id: view.task_id,
         graph_id: view.graph_id,
+        key: view.key.clone(),
         version: view.version,
         attempt: view.attempts + 1,
         queue: QueueKey::new(view.name.clone(), view.label_selector.clone()),
@@ -175,7 +176,7 @@ impl Dispatcher {
                     serde_json::to_string(&order.queue.selector).unwrap_or_default(),
                     me.schedule_to_start.as_secs_f64()
                 );
-                let data = EventData::TaskFailed { attempt: None, error, kind: FailureKind::ScheduleToStartTimeout };
+                let data = EventData::TaskFailed { attempt: None, error, kind: FailureKind::ScheduleToStartTimeout, traceback: None };
                 let meta = EventMeta {
                     actor: Some("dispatcher".into()),
                     correlation_id: Some(order.graph_id.0),

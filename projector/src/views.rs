@@ -52,6 +52,22 @@ pub struct TaskView {
     pub updated_at: DateTime<Utc>,
     /// The task stream version this row reflects (0: no task event yet).
     pub version: u64,
+    /// The last progress the current (or last) attempt reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<ProgressView>,
+}
+
+/// A task's last reported progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgressView {
+    /// The attempt that reported it.
+    pub attempt: u32,
+    /// 0 to 1.
+    pub fraction: f64,
+    /// What the handler said.
+    pub message: Option<String>,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
 }
 
 /// The read model of one graph run.
@@ -127,6 +143,7 @@ fn placeholder(task_id: TaskId, graph_id: GraphId, at: DateTime<Utc>) -> TaskVie
         created_at: at,
         updated_at: at,
         version: 0,
+        progress: None,
     }
 }
 
@@ -169,6 +186,15 @@ impl Model {
                 row.attempts = row.attempts.max(*attempt);
                 row.worker_id = Some(worker_id.clone());
                 row.retry_at = None;
+                row.progress = None;
+            }
+            EventData::TaskProgress { attempt, fraction, message } => {
+                row.progress = Some(ProgressView {
+                    attempt: *attempt,
+                    fraction: *fraction,
+                    message: message.clone(),
+                    recorded_at: e.recorded_at,
+                });
             }
             EventData::TaskRetry { error, retry_at, .. } => {
                 row.error = Some(error.clone());

@@ -40,6 +40,11 @@ impl Principal {
     pub fn may_write(&self) -> bool {
         self.role == "admin" || self.role == "operator"
     }
+
+    /// Whether this principal may connect remote workers (`/workers/ws`).
+    pub fn may_run_workers(&self) -> bool {
+        self.role == "admin" || self.role == "worker"
+    }
 }
 
 /// Login and token checks.

@@ -29,6 +29,7 @@ pub fn router(schema: AppSchema, state: State) -> Router {
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphql/ws", get(subscriptions))
+        .route("/workers/ws", get(remote_workers))
         .fallback(get(ui))
         .with_state(Arc::new(Http { schema, state }))
         .merge(ops)
@@ -203,6 +204,16 @@ async fn subscriptions(AxumState(h): AxumState<Arc<Http>>, headers: HeaderMap, u
         limits: h.state.limits.clone(),
     };
     upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |ws| socket.serve(ws))
+}
+
+/// `/workers/ws`: a remote worker (`docs/worker-protocol.md`); authentication is in its `hello`.
+async fn remote_workers(AxumState(h): AxumState<Arc<Http>>, upgrade: WebSocketUpgrade) -> Response {
+    let (endpoint, auth) = (h.state.remote.clone(), h.state.auth.clone());
+    upgrade
+        .protocols([crate::remote::messages::SUBPROTOCOL])
+        .max_message_size(crate::remote::MAX_MESSAGE_BYTES)
+        .max_frame_size(crate::remote::MAX_MESSAGE_BYTES)
+        .on_upgrade(move |ws| endpoint.serve(ws, auth))
 }
 
 async fn health() -> impl IntoResponse {

@@ -157,7 +157,7 @@ async fn next_text(ws: &mut WebSocket) -> Option<String> {
 }
 
 /// Resolves when `principal`'s token expires (`"expired"`) or is revoked (`"was revoked"`).
-async fn token_end(auth: &Auth, principal: &Principal) -> &'static str {
+pub(crate) async fn token_end(auth: &Auth, principal: &Principal) -> &'static str {
     loop {
         let left = (principal.expires_at - Utc::now()).to_std().unwrap_or_default();
         if left.is_zero() {

@@ -13,6 +13,9 @@ pub struct TaskOrder {
     pub task_id: TaskId,
     /// Its graph.
     pub graph_id: GraphId,
+    /// The task's key in its graph (for handlers' logs).
+    #[serde(default)]
+    pub key: String,
     /// The stream version the order was made at.
     pub version: u64,
     /// The attempt this order starts (1 for the first).

@@ -29,6 +29,8 @@ pub enum FailureKind {
     ScheduleToStartTimeout,
     /// The args did not fit the handler.
     BadArgs,
+    /// The handler's results did not fit its declared result types.
+    BadResults,
 }
 
 /// The payload of an event; its variant is the event's `type`.
@@ -99,6 +101,16 @@ pub enum EventData {
         /// The attempt.
         attempt: u32,
     },
+    /// The handler reported how far the attempt is (the task stays STARTED).
+    TaskProgress {
+        /// The attempt.
+        attempt: u32,
+        /// 0 to 1.
+        fraction: f64,
+        /// What the handler says about it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
     /// The attempt failed and another one is scheduled.
     TaskRetry {
         /// The failed attempt.
@@ -107,6 +119,12 @@ pub enum EventData {
         error: String,
         /// When the next attempt becomes eligible.
         retry_at: DateTime<Utc>,
+        /// The attempt ran out of time (recorded by the worker, not reported by the handler).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        timed_out: bool,
+        /// Diagnostic text from the handler (a stack trace).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        traceback: Option<String>,
     },
     /// The handler returned results.
     TaskSucceeded {
@@ -124,6 +142,9 @@ pub enum EventData {
         error: String,
         /// The class of failure.
         kind: FailureKind,
+        /// Diagnostic text from the handler (a stack trace).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        traceback: Option<String>,
     },
     /// The run was cancelled before this task ended.
     TaskCancelled {
@@ -158,6 +179,8 @@ pub enum EventType {
     #[allow(missing_docs)]
     TaskStarted,
     #[allow(missing_docs)]
+    TaskProgress,
+    #[allow(missing_docs)]
     TaskRetry,
     #[allow(missing_docs)]
     TaskSucceeded,
@@ -181,6 +204,7 @@ impl EventType {
             Self::TaskPending => "TaskPending",
             Self::TaskReceived => "TaskReceived",
             Self::TaskStarted => "TaskStarted",
+            Self::TaskProgress => "TaskProgress",
             Self::TaskRetry => "TaskRetry",
             Self::TaskSucceeded => "TaskSucceeded",
             Self::TaskFailed => "TaskFailed",
@@ -207,6 +231,7 @@ impl EventData {
             Self::TaskPending { .. } => EventType::TaskPending,
             Self::TaskReceived { .. } => EventType::TaskReceived,
             Self::TaskStarted { .. } => EventType::TaskStarted,
+            Self::TaskProgress { .. } => EventType::TaskProgress,
             Self::TaskRetry { .. } => EventType::TaskRetry,
             Self::TaskSucceeded { .. } => EventType::TaskSucceeded,
             Self::TaskFailed { .. } => EventType::TaskFailed,

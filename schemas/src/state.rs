@@ -61,7 +61,7 @@ impl TaskState {
         Some(match ty {
             EventType::TaskPending => Self::Pending,
             EventType::TaskReceived => Self::Received,
-            EventType::TaskStarted => Self::Started,
+            EventType::TaskStarted | EventType::TaskProgress => Self::Started,
             EventType::TaskRetry => Self::Retry,
             EventType::TaskSucceeded => Self::Success,
             EventType::TaskFailed => Self::Failure,
@@ -88,9 +88,10 @@ impl TaskState {
             }
             // A second TaskReceived is a takeover after the holder of the attempt vanished.
             Self::Received => matches!(ty, E::TaskStarted | E::TaskFailed | E::TaskCancelled | E::TaskReceived),
-            Self::Started => {
-                matches!(ty, E::TaskSucceeded | E::TaskFailed | E::TaskRetry | E::TaskCancelled | E::TaskReceived)
-            }
+            Self::Started => matches!(
+                ty,
+                E::TaskProgress | E::TaskSucceeded | E::TaskFailed | E::TaskRetry | E::TaskCancelled | E::TaskReceived
+            ),
             _ => false,
         };
         if legal { Ok(next) } else { Err(IllegalTransition { from: self, event: ty }) }

@@ -1,23 +1,29 @@
 //! One delivery, start to finish (DESIGN §3.3): claim the attempt at the order's version, run the
-//! handler under its timeout while watching whether the task moves on without it (its run was
-//! cancelled, or another worker took it over), record the outcome at the next version, and only
-//! then ack.
+//! handler under its timeout while recording the progress it reports and watching whether the task
+//! moves on without it (its run was cancelled, or another worker took it over), record the outcome
+//! at the next version, tell the handler what became of it, and only then ack.
 
-use crate::handlers::{Context, Handler, HandlerError, Registry, StopReason};
+use crate::handlers::{Context, Handler, HandlerError, Progress, Registry, Settled, StopReason};
+use crate::outcome::{self, Failure, RetryPolicy};
 use aurora_broker::Delivery;
 use aurora_ledger::{AppendRequest, Ledger};
 use aurora_schemas::event::{EventData, FailureKind};
 use aurora_schemas::trace::trace_id_of;
-use aurora_schemas::{EventMeta, NewEvent, TaskOrder, TaskSpec, TaskState};
+use aurora_schemas::{EventMeta, NewEvent, TaskOrder, TaskState, TypedValue};
 use chrono::Utc;
 use rand::Rng;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tracing::{Instrument, debug, info, warn};
 
 /// How often a running attempt reads its task's stream to learn whether the task moved on
 /// without it (cancelled, taken over); the handler is then stopped.
 pub const MOVED_ON_CHECK: Duration = Duration::from_secs(1);
+
+/// At most one `TaskProgress` per task in this interval; the latest report waits for the next.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What the worker needs to run attempts.
 #[derive(Clone)]
@@ -42,6 +48,21 @@ pub enum Outcome {
     /// This worker no longer has the handler (it was withdrawn): the delivery goes back to the
     /// queue for a worker that has it, unclaimed.
     HandedBack,
+    /// The attempt could not finish here (its remote worker went away): nothing recorded, the
+    /// delivery goes back, and the task is taken over as a new attempt.
+    Abandoned,
+}
+
+/// How an attempt's run ended, before anything is recorded.
+enum Ran {
+    /// The handler returned: record its outcome.
+    Finished(Result<Vec<TypedValue>, Failure>),
+    /// The attempt ran out of time: record the timeout (not the handler's outcome).
+    TimedOut(Failure),
+    /// The task moved on without the attempt: record nothing.
+    MovedOn,
+    /// Hand the delivery back without recording.
+    Abandoned(String),
 }
 
 impl Runner {
@@ -77,6 +98,9 @@ impl Runner {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 let _ = delivery.nack(true).await;
             }
+            Ok(Outcome::Abandoned) => {
+                let _ = delivery.nack(true).await;
+            }
             Ok(outcome) => {
                 debug!(?outcome, "attempt settled");
                 if let Err(e) = delivery.ack().await {
@@ -101,15 +125,38 @@ impl Runner {
             crate::metrics::DUPLICATES.with_label_values(&[&order.queue.handler]).inc();
             return Ok(Outcome::Duplicate);
         };
-        let ctx = Context::new(order.task_id, order.graph_id, attempt);
+        let mut ctx = Context::new(order.task_id, order.graph_id, attempt);
+        ctx.key.clone_from(&order.key);
         let timer = crate::metrics::DURATION.with_label_values(&[&order.queue.handler]).start_timer();
-        let outcome = self.execute(&order, handler.as_ref(), ctx, version).await;
+        let (ran, version) = self.execute(&order, handler.as_ref(), ctx.clone(), version).await;
         timer.observe_duration();
-        let Some(outcome) = outcome else {
-            info!(task_id = %order.task_id, attempt, "the task moved on while running (cancelled or taken over); handler stopped");
-            return Ok(Outcome::Superseded);
+        let (outcome, own) = match ran {
+            Ran::Finished(outcome) => (outcome, true),
+            Ran::TimedOut(failure) => (Err(failure), false),
+            Ran::MovedOn => {
+                info!(task_id = %order.task_id, attempt, "the task moved on while running (cancelled or taken over); handler stopped");
+                handler
+                    .settled(
+                        &ctx,
+                        Settled::Superseded(
+                            "the task moved on: its run was cancelled, or another attempt took it over".into(),
+                        ),
+                    )
+                    .await;
+                return Ok(Outcome::Superseded);
+            }
+            Ran::Abandoned(why) => {
+                info!(task_id = %order.task_id, attempt, why, "attempt abandoned; handing the delivery back for a takeover");
+                return Ok(Outcome::Abandoned);
+            }
         };
-        let data = self.decide(&order, attempt, outcome);
+        let rejected = match &outcome {
+            Err(Failure::Final { error, kind: FailureKind::BadResults }) => Some(error.clone()),
+            _ => None,
+        };
+        let policy = RetryPolicy { retry_count: order.retry_count, retry_backoff_ms: order.retry_backoff_ms };
+        let jitter = rand::thread_rng().gen_range(0.8..1.2);
+        let data = outcome::decide(attempt, outcome, policy, ctx.traceback(), Utc::now(), jitter);
         let state = TaskState::after(data.event_type()).unwrap_or(TaskState::Failure);
         let mut delay = Duration::from_millis(20);
         for _ in 0..8 {
@@ -117,10 +164,17 @@ impl Runner {
                 Ok(_) => {
                     info!(task_id = %order.task_id, attempt, state = %state, "attempt recorded");
                     crate::metrics::TRANSITIONS.with_label_values(&[&order.queue.handler, state.as_str()]).inc();
+                    let settled = match (rejected, own) {
+                        (_, false) => Settled::Superseded("the attempt timed out; its timeout was recorded".into()),
+                        (Some(m), true) => Settled::Rejected(m),
+                        (None, true) => Settled::Recorded(state),
+                    };
+                    handler.settled(&ctx, settled).await;
                     return Ok(Outcome::Recorded(state));
                 }
                 Err(e) if e.is_conflict() => {
                     info!(task_id = %order.task_id, attempt, "task moved on while running (cancelled or taken over)");
+                    handler.settled(&ctx, Settled::Superseded("the task moved on while the attempt ran".into())).await;
                     return Ok(Outcome::Superseded);
                 }
                 Err(e) => {
@@ -176,33 +230,63 @@ impl Runner {
         }
     }
 
-    /// Runs the handler until it returns, its timeout elapses, or its task moves on without it
-    /// (`None`: nothing is to be recorded); in the last two cases the handler is told to stop and
-    /// given its grace to clean up.
-    async fn execute(
-        &self,
-        order: &TaskOrder,
-        handler: &dyn Handler,
-        ctx: Context,
-        claimed: u64,
-    ) -> Option<Result<Vec<aurora_schemas::TypedValue>, Failure>> {
+    /// Runs the handler until it returns, its timeout elapses, or its task moves on without it;
+    /// in the last two cases the handler is told to stop and given its grace to clean up.
+    /// Meanwhile the progress it reports is recorded (at most one event per second). Returns how
+    /// the run ended and the task's version after what was recorded meanwhile.
+    async fn execute(&self, order: &TaskOrder, handler: &dyn Handler, ctx: Context, claimed: u64) -> (Ran, u64) {
         let timeout = match (order.timeout_ms, handler.default_timeout()) {
             (Some(ms), _) => Some((Duration::from_millis(ms), "timeoutMs")),
             (None, Some(d)) => Some((d, "the handler's timeout_ms")),
             (None, None) => None,
         };
+        let deadline = timeout.and_then(|(d, _)| chrono::Duration::from_std(d).ok()).map(|d| Utc::now() + d);
+        let (progress_tx, mut progress) = mpsc::unbounded_channel();
+        let ctx = ctx.run_by(deadline, progress_tx);
+        let mut version = claimed;
         let call = handler.call(ctx.clone(), order.args.clone());
         tokio::pin!(call);
-        let deadline = async {
-            match timeout {
-                Some((d, _)) => tokio::time::sleep(d).await,
-                None => std::future::pending().await,
+        let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+        let timed_out = tokio::time::sleep_until(timeout.map(|(d, _)| Instant::now() + d).unwrap_or(far));
+        tokio::pin!(timed_out);
+        let mut check = tokio::time::interval_at(Instant::now() + MOVED_ON_CHECK, MOVED_ON_CHECK);
+        let mut held: Option<Progress> = None;
+        let mut last_progress: Option<Instant> = None;
+        let flush = tokio::time::sleep_until(far);
+        tokio::pin!(flush);
+        let reason = loop {
+            tokio::select! {
+                result = &mut call => {
+                    return match result {
+                        Err(HandlerError::Abandon(why)) => (Ran::Abandoned(why), version),
+                        other => (Ran::Finished(other.map_err(failure)), version),
+                    };
+                }
+                () = &mut timed_out => break StopReason::TimedOut { after: timeout.map(|(d, _)| d).unwrap_or_default() },
+                _ = check.tick() => {
+                    if self.moved_on(order, version).await {
+                        break StopReason::Cancelled;
+                    }
+                }
+                Some(p) = progress.recv() => {
+                    let due = last_progress.map_or(Instant::now(), |t| t + PROGRESS_INTERVAL);
+                    held = Some(p);
+                    flush.as_mut().reset(due);
+                }
+                () = &mut flush, if held.is_some() => {
+                    let Some(p) = held.take() else { continue };
+                    let event = EventData::TaskProgress { attempt: ctx.attempt, fraction: p.fraction, message: p.message };
+                    match self.ledger.append(AppendRequest::new(version, vec![self.event(order, event)])).await {
+                        Ok(_) => {
+                            version += 1;
+                            last_progress = Some(Instant::now());
+                        }
+                        Err(e) if e.is_conflict() => break StopReason::Cancelled,
+                        Err(e) => debug!(error = %e, task_id = %order.task_id, "could not record progress; a later report may"),
+                    }
+                    flush.as_mut().reset(far);
+                }
             }
-        };
-        let reason = tokio::select! {
-            result = &mut call => return Some(result.map_err(Failure::from)),
-            () = deadline => StopReason::TimedOut { after: timeout.map(|(d, _)| d).unwrap_or_default() },
-            () = self.moved_on(order, claimed) => StopReason::Cancelled,
         };
         ctx.stop(reason);
         let late = tokio::time::timeout(handler.stop_grace(), &mut call).await.ok();
@@ -212,63 +296,34 @@ impl Runner {
                     Some(Err(e)) => format!("; {e}"),
                     _ => String::new(),
                 };
-                Some(Err(Failure::Retryable(
-                    format!("attempt {} timed out after {} ms ({source}){detail}", ctx.attempt, after.as_millis()),
-                    FailureKind::Timeout,
-                )))
+                let error =
+                    format!("attempt {} timed out after {} ms ({source}){detail}", ctx.attempt, after.as_millis());
+                (Ran::TimedOut(Failure::Retryable { error, kind: FailureKind::Timeout }), version)
             }
-            _ => None,
+            _ => (Ran::MovedOn, version),
         }
     }
 
-    /// Resolves once the task's stream has events after the claim at `claimed`: someone else (the
-    /// projector cancelling the run, a worker taking the task over) moved it on.
-    async fn moved_on(&self, order: &TaskOrder, claimed: u64) {
-        let stream = order.task_id.stream();
-        let mut check = tokio::time::interval_at(tokio::time::Instant::now() + MOVED_ON_CHECK, MOVED_ON_CHECK);
-        loop {
-            check.tick().await;
-            match self.ledger.read_stream(&stream, claimed + 1).await {
-                Ok(later) if !later.is_empty() => return,
-                Ok(_) => {}
-                Err(e) => debug!(error = %e, task_id = %order.task_id, "could not check whether the task moved on"),
-            }
-        }
-    }
-
-    fn decide(
-        &self,
-        order: &TaskOrder,
-        attempt: u32,
-        outcome: Result<Vec<aurora_schemas::TypedValue>, Failure>,
-    ) -> EventData {
-        match outcome {
-            Ok(results) => EventData::TaskSucceeded { attempt, results },
-            Err(Failure::Retryable(error, _)) if attempt <= order.retry_count => {
-                let spec = TaskSpec { retry_backoff_ms: Some(order.retry_backoff_ms), ..Default::default() };
-                let base = spec.backoff_ms(attempt + 1) as f64;
-                let jittered = (base * rand::thread_rng().gen_range(0.8..1.2)).min(60_000.0);
-                let retry_at = Utc::now() + chrono::Duration::milliseconds(jittered as i64);
-                EventData::TaskRetry { attempt, error, retry_at }
-            }
-            Err(Failure::Retryable(error, kind) | Failure::Final(error, kind)) => {
-                EventData::TaskFailed { attempt: Some(attempt), error, kind }
+    /// Whether the task's stream has events after `version` that this attempt did not write: the
+    /// projector cancelled the run, or a worker took the task over.
+    async fn moved_on(&self, order: &TaskOrder, version: u64) -> bool {
+        match self.ledger.read_stream(&order.task_id.stream(), version + 1).await {
+            Ok(later) => !later.is_empty(),
+            Err(e) => {
+                debug!(error = %e, task_id = %order.task_id, "could not check whether the task moved on");
+                false
             }
         }
     }
 }
 
-enum Failure {
-    Retryable(String, FailureKind),
-    Final(String, FailureKind),
-}
-
-impl From<HandlerError> for Failure {
-    fn from(e: HandlerError) -> Self {
-        match e {
-            HandlerError::Retryable(m) => Failure::Retryable(m, FailureKind::HandlerError),
-            HandlerError::BadArgs(m) => Failure::Final(m, FailureKind::BadArgs),
-            HandlerError::Final(m) => Failure::Final(m, FailureKind::HandlerError),
-        }
+fn failure(e: HandlerError) -> Failure {
+    match e {
+        HandlerError::Retryable(error) => Failure::Retryable { error, kind: FailureKind::HandlerError },
+        HandlerError::BadArgs(error) => Failure::Final { error, kind: FailureKind::BadArgs },
+        HandlerError::Final(error) => Failure::Final { error, kind: FailureKind::HandlerError },
+        HandlerError::BadResults(error) => Failure::Final { error, kind: FailureKind::BadResults },
+        // Handled by the caller before it gets here; as a failure it is one worth retrying.
+        HandlerError::Abandon(error) => Failure::Retryable { error, kind: FailureKind::HandlerError },
     }
 }

@@ -10,9 +10,10 @@ pub mod attempt;
 pub mod deploy;
 pub mod handlers;
 pub mod metrics;
+pub mod outcome;
 pub mod service;
 
 pub use deploy::{Backends, Error, Worker, configure, run};
 pub use handlers::typed::{Variadic, handler};
-pub use handlers::{Context, Handler, HandlerError, Registry, StopReason};
+pub use handlers::{Context, Handler, HandlerError, Progress, Registry, Settled, StopReason};
 pub use service::{Deps, Options, Service};

@@ -46,10 +46,11 @@ pub static RUNNING: LazyLock<IntGauge> = LazyLock::new(|| {
     register_int_gauge!("aurora_worker_attempts_running", "Attempts running now").expect("metric names are unique")
 });
 
-/// Makes the worker's metrics show from the start, before its first task.
+/// Makes the worker's metrics show from the start, before its first task, and adds a worker's
+/// slots to the process's (a gateway serving remote workers runs one worker per connection).
 pub fn register(slots: usize) {
-    SLOTS.set(slots as i64);
-    RUNNING.set(0);
+    SLOTS.add(slots as i64);
+    LazyLock::force(&RUNNING);
     LazyLock::force(&TRANSITIONS);
     LazyLock::force(&DURATION);
     LazyLock::force(&DUPLICATES);

@@ -62,12 +62,20 @@ pub struct Deps {
 pub struct Service {
     options: Options,
     deps: Deps,
+    drain: CancellationToken,
 }
 
 impl Service {
     /// A worker with `options` over `deps`.
     pub fn new(options: Options, deps: Deps) -> Self {
-        Self { options, deps }
+        Self { options, deps, drain: CancellationToken::new() }
+    }
+
+    /// Cancelling `drain` stops the worker taking deliveries while it stays registered and its
+    /// running attempts finish (a remote worker's `drain`); shutdown still ends it.
+    pub fn with_drain(mut self, drain: CancellationToken) -> Self {
+        self.drain = drain;
+        self
     }
 
     /// Registers the worker before it runs, so submissions see its handlers at once.
@@ -105,10 +113,16 @@ impl Service {
         let mut rescan = tokio::time::interval(Duration::from_secs(2));
         crate::metrics::register(self.options.slots);
         info!(labels = ?self.options.labels, slots = self.options.slots, "worker started");
+        let mut drained = false;
         loop {
             let mut candidates = Vec::new();
             tokio::select! {
                 _ = shutdown.cancelled() => break,
+                _ = self.drain.cancelled(), if !drained => {
+                    info!("draining: taking no more deliveries");
+                    drained = true;
+                    stop_taking.cancel();
+                }
                 _ = heartbeat.tick() => {
                     if let Err(e) = self.register().await {
                         warn!(error = %e, "heartbeat failed");
@@ -143,7 +157,10 @@ impl Service {
                 }
             }
             for q in candidates {
-                if serving.contains_key(&q) || !q.served_by(&self.options.labels, |h| self.deps.handlers.contains(h)) {
+                if drained
+                    || serving.contains_key(&q)
+                    || !q.served_by(&self.options.labels, |h| self.deps.handlers.contains(h))
+                {
                     continue;
                 }
                 let stop = stop_taking.child_token();
@@ -175,6 +192,7 @@ impl Service {
             warn!("in-flight attempts did not finish within the grace period; they are handed back");
         }
         let _ = self.deps.registry.deregister(&self.options.id).await;
+        crate::metrics::SLOTS.sub(self.options.slots as i64);
         info!("worker stopped");
         Ok(())
     }

@@ -54,7 +54,16 @@ fn history() -> Vec<Event> {
         next(EventData::TaskReceived { attempt: 1, worker_id: "w".into(), takeover: false }, &mut out);
         next(EventData::TaskStarted { attempt: 1 }, &mut out);
         if i == 1 {
-            next(EventData::TaskRetry { attempt: 1, error: "boom".into(), retry_at: Utc::now() }, &mut out);
+            next(
+                EventData::TaskRetry {
+                    attempt: 1,
+                    error: "boom".into(),
+                    retry_at: Utc::now(),
+                    timed_out: false,
+                    traceback: None,
+                },
+                &mut out,
+            );
             next(EventData::TaskReceived { attempt: 2, worker_id: "w".into(), takeover: false }, &mut out);
             next(EventData::TaskStarted { attempt: 2 }, &mut out);
         }

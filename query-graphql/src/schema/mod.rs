@@ -58,6 +58,8 @@ pub struct State {
     pub web: crate::web::Assets,
     /// The configured FaaS providers, for listing their functions.
     pub faas: Vec<Arc<dyn aurora_worker::handlers::faas::Provider>>,
+    /// Remote workers' endpoint (`/workers/ws`).
+    pub remote: crate::remote::Endpoint,
 }
 
 /// Builds the schema over `state`. Cost is bounded by complexity (list fields cost their page

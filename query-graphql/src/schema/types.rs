@@ -177,6 +177,16 @@ impl From<&Event> for LedgerEvent {
     }
 }
 
+/// How far an attempt is, as its handler last reported (at most one report per second is kept).
+#[derive(SimpleObject, Debug, Clone, PartialEq)]
+pub struct TaskProgress {
+    pub attempt: i32,
+    /// 0 to 1.
+    pub fraction: f64,
+    pub message: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+}
+
 /// One task of a run.
 #[derive(SimpleObject, Debug, Clone)]
 #[graphql(complex)]
@@ -198,6 +208,8 @@ pub struct TaskRun {
     pub retry_count: i32,
     pub retry_backoff_ms: i64,
     pub timeout_ms: Option<i64>,
+    /// The last progress the current (or last) attempt reported; null if it reported none.
+    pub progress: Option<TaskProgress>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The history, when the graph's resolver read it for all tasks at once.
@@ -222,6 +234,12 @@ impl From<TaskView> for TaskRun {
             retry_count: v.retry_count as i32,
             retry_backoff_ms: v.retry_backoff_ms as i64,
             timeout_ms: v.timeout_ms.map(|t| t as i64),
+            progress: v.progress.map(|p| TaskProgress {
+                attempt: p.attempt as i32,
+                fraction: p.fraction,
+                message: p.message,
+                recorded_at: p.recorded_at,
+            }),
             created_at: v.created_at,
             updated_at: v.updated_at,
             prefetched_history: None,

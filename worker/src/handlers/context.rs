@@ -1,8 +1,11 @@
-//! What a handler knows about the attempt it serves, and how it learns that it must stop.
+//! What a handler knows about the attempt it serves, how it learns that it must stop, and how it
+//! reports progress and diagnostics for the attempt's record.
 
 use aurora_schemas::{GraphId, TaskId};
-use std::sync::{Arc, OnceLock};
+use chrono::{DateTime, Utc};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Why an attempt must stop before its handler returned.
@@ -18,6 +21,15 @@ pub enum StopReason {
     Cancelled,
 }
 
+/// A handler's report of how far its attempt is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// 0 to 1.
+    pub fraction: f64,
+    /// What it says about it.
+    pub message: Option<String>,
+}
+
 /// The attempt a handler serves. Cheap to clone; every clone sees the same stop signal.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -27,7 +39,13 @@ pub struct Context {
     pub graph_id: GraphId,
     /// 1 for the first attempt.
     pub attempt: u32,
+    /// The task's key in its graph (empty where not known).
+    pub key: String,
+    /// When the attempt times out, if it has a timeout.
+    pub deadline: Option<DateTime<Utc>>,
     stop: Arc<Stop>,
+    progress: Option<mpsc::UnboundedSender<Progress>>,
+    traceback: Arc<Mutex<Option<String>>>,
 }
 
 #[derive(Debug, Default)]
@@ -39,7 +57,23 @@ struct Stop {
 impl Context {
     /// The context of attempt `attempt` of `task_id` in `graph_id`.
     pub fn new(task_id: TaskId, graph_id: GraphId, attempt: u32) -> Self {
-        Self { task_id, graph_id, attempt, stop: Arc::default() }
+        Self {
+            task_id,
+            graph_id,
+            attempt,
+            key: String::new(),
+            deadline: None,
+            stop: Arc::default(),
+            progress: None,
+            traceback: Arc::default(),
+        }
+    }
+
+    /// The same, with its deadline and a channel the runner records progress from.
+    pub(crate) fn run_by(mut self, deadline: Option<DateTime<Utc>>, progress: mpsc::UnboundedSender<Progress>) -> Self {
+        self.deadline = deadline;
+        self.progress = Some(progress);
+        self
     }
 
     /// Resolves when the attempt must stop (timeout or cancellation), with the reason. A handler
@@ -59,6 +93,24 @@ impl Context {
     pub(crate) fn stop(&self, reason: StopReason) {
         let _ = self.stop.reason.set(reason);
         self.stop.token.cancel();
+    }
+
+    /// Reports how far the attempt is (`fraction` 0 to 1, clamped). Recorded as a `TaskProgress`
+    /// event, at most one a second per task (the latest wins); ignored outside a worker.
+    pub fn progress(&self, fraction: f64, message: Option<String>) {
+        if let Some(tx) = &self.progress {
+            let fraction = if fraction.is_nan() { 0.0 } else { fraction.clamp(0.0, 1.0) };
+            let _ = tx.send(Progress { fraction, message });
+        }
+    }
+
+    /// Diagnostic text (a stack trace) recorded with the attempt's failure, if it fails.
+    pub fn set_traceback(&self, text: impl Into<String>) {
+        *self.traceback.lock().unwrap_or_else(|p| p.into_inner()) = Some(text.into());
+    }
+
+    pub(crate) fn traceback(&self) -> Option<String> {
+        self.traceback.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 

@@ -11,7 +11,7 @@ pub mod faas;
 mod registry;
 pub mod typed;
 
-pub use context::{Context, StopReason};
+pub use context::{Context, Progress, StopReason};
 pub use registry::Registry;
 
 use async_trait::async_trait;
@@ -27,9 +27,18 @@ pub enum HandlerError {
     /// The args cannot work; retrying would fail the same way.
     #[error("{0}")]
     BadArgs(String),
-    /// The handler broke its contract (e.g. results of the wrong type); fails the task at once.
+    /// The handler broke its contract; fails the task at once.
     #[error("{0}")]
     Final(String),
+    /// The results do not fit the handler's declared result types; fails the task at once (kind
+    /// `bad_results`).
+    #[error("{0}")]
+    BadResults(String),
+    /// The attempt cannot finish here (the remote worker running it went away): nothing is
+    /// recorded, and the delivery goes back to the broker, so the task runs again on a live
+    /// worker as a new attempt.
+    #[error("{0}")]
+    Abandon(String),
 }
 
 impl HandlerError {
@@ -56,6 +65,18 @@ impl From<&str> for HandlerError {
     }
 }
 
+/// What became of an attempt's outcome, once that is settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// Durable in the ledger, as this state.
+    Recorded(aurora_schemas::TaskState),
+    /// The results broke the declared types; the task failed with this message.
+    Rejected(String),
+    /// The task moved on without this attempt (cancelled, timed out, taken over): nothing of
+    /// the handler's outcome was recorded.
+    Superseded(String),
+}
+
 /// A named unit of work.
 #[async_trait]
 pub trait Handler: Send + Sync {
@@ -76,6 +97,9 @@ pub trait Handler: Send + Sync {
     fn stop_grace(&self) -> Duration {
         Duration::ZERO
     }
+
+    /// Told what became of the attempt once that is durable (a remote worker acks with it).
+    async fn settled(&self, _ctx: &Context, _settled: Settled) {}
 }
 
 pub(crate) fn info(name: &str, usage: &str, args: &[&str], results: &[&str]) -> HandlerInfo {

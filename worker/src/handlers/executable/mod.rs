@@ -79,7 +79,7 @@ impl Executable {
         match self.manifest.protocol {
             Protocol::Seed => {
                 let mut text = String::from_utf8(stdout).map_err(|e| {
-                    HandlerError::Final(format!(
+                    HandlerError::BadResults(format!(
                         "{}: stdout is not UTF-8 text ({e}); a string result must be",
                         self.name
                     ))
@@ -95,7 +95,7 @@ impl Executable {
             Protocol::Json => {
                 let results: Vec<TypedValue> = serde_json::from_slice(&stdout).map_err(|e| {
                     let start = String::from_utf8_lossy(&stdout[..stdout.len().min(200)]).into_owned();
-                    HandlerError::Final(format!(
+                    HandlerError::BadResults(format!(
                         "{}: stdout is not a JSON array of typed values like [{{\"type\":\"int64\",\"value\":1}}] \
                          ({e}); it began: {start:?}",
                         self.name
@@ -110,12 +110,12 @@ impl Executable {
     fn check_results(&self, results: &[TypedValue]) -> Result<(), HandlerError> {
         let mut types = Vec::with_capacity(results.len());
         for (i, r) in results.iter().enumerate() {
-            let ty = r.check().map_err(|e| HandlerError::Final(format!("{}: result {i}: {e}", self.name)))?;
+            let ty = r.check().map_err(|e| HandlerError::BadResults(format!("{}: result {i}: {e}", self.name)))?;
             types.push(ty);
         }
         let declared = Signature::parse(&self.manifest.results).expect("checked when the manifest was read");
         declared.check(&types).map_err(|m| {
-            HandlerError::Final(format!(
+            HandlerError::BadResults(format!(
                 "{}: the results do not match the manifest's results {:?}: {m}",
                 self.name, self.manifest.results
             ))

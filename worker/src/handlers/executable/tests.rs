@@ -80,7 +80,7 @@ async fn the_json_protocol_passes_typed_values_and_checks_the_results() {
     let err = h.call(ctx(), vec![TypedValue::new("[]float64", json!([]))]).await.unwrap_err();
     assert_eq!(
         err,
-        HandlerError::Final(
+        HandlerError::BadResults(
             "wrong: the results do not match the manifest's results [\"float64\", \"int64\"]: position 0 must be \
              float64, got string"
                 .into()
@@ -88,10 +88,13 @@ async fn the_json_protocol_passes_typed_values_and_checks_the_results() {
     );
     let h = json_handler(script(dir.path(), "garbled", "print('not json')\n"), manifest);
     let err = h.call(ctx(), vec![]).await.unwrap_err();
-    assert!(matches!(&err, HandlerError::Final(m) if m.contains("not a JSON array of typed values")), "{err:?}");
+    assert!(matches!(&err, HandlerError::BadResults(m) if m.contains("not a JSON array of typed values")), "{err:?}");
     let h = json_handler(script(dir.path(), "range", "print('[{\"type\": \"int8\", \"value\": 300}]')\n"), manifest);
     let err = h.call(ctx(), vec![]).await.unwrap_err();
-    assert!(matches!(&err, HandlerError::Final(m) if m.contains("result 0: 300 is out of range for int8")), "{err:?}");
+    assert!(
+        matches!(&err, HandlerError::BadResults(m) if m.contains("result 0: 300 is out of range for int8")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
