@@ -115,3 +115,27 @@ ensure_test_clients() {
   ensure_venv target/test-venv tests/clients/requirements.txt
   export AURORA_TEST_PYTHON="$VENV_PYTHON"
 }
+
+# Debian's Chromium, for the web UI's browser tests (web/tests).
+ensure_chromium() {
+  if ! command -v chromium >/dev/null; then
+    echo "installing Debian's chromium (the web UI's browser tests drive it)"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null ||
+      { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+  fi
+  CHROMIUM_BIN="$(command -v chromium)" || { echo "chromium could not be installed (apt-get install chromium)" >&2; return 1; }
+  export CHROMIUM_BIN
+}
+
+# The web UI's npm packages, exactly as web/package-lock.json pins them (again when it changed).
+ensure_web_packages() {
+  local stamp="web/node_modules/.aurora-lock" want
+  want="$(sha256sum web/package-lock.json | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "installing the web UI's npm packages (npm ci)"
+    (cd web && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" >"$stamp"
+  fi
+}

@@ -23,7 +23,7 @@ import pytest
 
 from aurora_sdk import Client
 
-AURORA_BIN = os.environ.get("AURORA_BIN", "/tmp/aurora-ui/aurora")
+AURORA_BIN = os.environ.get("AURORA_BIN", str(Path(__file__).resolve().parents[3] / "target" / "debug" / "aurora"))
 GATEWAYS = [g for g in os.environ.get("AURORA_TEST_GATEWAYS", "").split(",") if g]
 ADMIN_PASSWORD = os.environ.get("AURORA_TEST_ADMIN_PASSWORD") or "admin-" + uuid.uuid4().hex[:12]
 _viewer = os.environ.get("AURORA_TEST_VIEWER", "").partition(":")
