@@ -2,8 +2,7 @@
 // submit, server-side refusals shown where they belong, JSON export/import round trips.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, mkdtempSync, rmSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startAurora, launchBrowser, newPage, login, gql, uiLogin, sleep, REPO, SCREENSHOTS } from './helpers.mjs';
 
@@ -229,13 +228,13 @@ test('export a graph and import it back: the same GraphInput; imported files exp
     labelSelector: { pool: 'gpu' },
     idempotencyKey: 'k-1',
   };
-  const dir = mkdtempSync(join(tmpdir(), 'aurora-editor-'));
-  try {
-    writeFileSync(join(dir, 'odd.json'), JSON.stringify(odd));
-    await page.getByTestId('upload-json').setInputFiles(join(dir, 'odd.json'));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  // The file is handed over as bytes: given a path, Chromium reads the file lazily, when the page
+  // reads it, so a file removed right after `setInputFiles` may be gone by then.
+  await page.getByTestId('upload-json').setInputFiles({
+    name: 'odd.json',
+    mimeType: 'application/json',
+    buffer: Buffer.from(JSON.stringify(odd)),
+  });
   await page.waitForFunction(() => document.querySelectorAll('[data-testid="editor-node"]').length === 3);
   await page.getByTestId('export-json').click();
   assert.deepEqual(JSON.parse(await page.getByTestId('editor-json').inputValue()), odd);

@@ -299,7 +299,13 @@ export function EditorPage() {
             setTimeout(() => URL.revokeObjectURL(a.href), 1000);
           }}
           onUpload={async (file) => {
-            const text = await file.text();
+            let text: string;
+            try {
+              text = await file.text();
+            } catch (e) {
+              setJsonMsg({ ok: false, text: `Could not read ${file.name}: ${(e as Error).message}` });
+              return;
+            }
             setJsonText(text);
             importJson(text);
           }}
