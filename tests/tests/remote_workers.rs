@@ -38,7 +38,11 @@ async fn the_sdks_worker_tests_pass_with_workers_on_one_gateway_and_submissions_
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}\n{stderr}");
-    assert!(out.status.success(), "the SDK's worker tests failed on the distributed deployment (logs in {})", scratch.0.display());
+    assert!(
+        out.status.success(),
+        "the SDK's worker tests failed on the distributed deployment (logs in {})",
+        scratch.0.display()
+    );
     // pytest's summary: every test ran and passed, none was skipped.
     let summary = stdout.lines().rev().find(|l| l.contains(" passed")).unwrap_or_default();
     assert!(!summary.contains("skipped") && !summary.contains("failed"), "{summary}");
