@@ -66,6 +66,8 @@ pub async fn gateway(
             b.registry.clone(),
             shutdown.child_token(),
         ),
+        http: config.http.clone(),
+        shutdown: shutdown.clone(),
     };
     let listener = TcpListener::bind(&config.server.listen)
         .await

@@ -48,6 +48,8 @@ pub struct Config {
     pub log: Log,
     /// Bounds on what one client may cost the server.
     pub limits: Limits,
+    /// The HTTP surface: cross-origin requests, the REST API's waits.
+    pub http: Http,
     /// FaaS providers (the seed's `[[Faas]]`): each is a handler that invokes the provider's
     /// functions. Workers invoke them; gateways list their functions.
     #[serde(alias = "Faas", skip_serializing_if = "Vec::is_empty")]
@@ -64,6 +66,24 @@ pub struct Server {
     /// (for working on `web/`: point it at `web/dist`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_dir: Option<PathBuf>,
+}
+
+/// The HTTP surface.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Http {
+    /// Origins a browser page may call Aurora from (`https://app.example.com`, or `*` for any);
+    /// none by default. Credentials (cookies) are never allowed: tokens go in `Authorization`.
+    pub cors_origins: Vec<String>,
+    /// The longest a REST `send` waits for its run, in seconds (`timeout_duration: 0` waits
+    /// until the run ends, up to this); then it answers `"continue"` with what it has.
+    pub send_max_wait_secs: u64,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Self { cors_origins: Vec::new(), send_max_wait_secs: 300 }
+    }
 }
 
 /// Bounds on what one client (or one request) may cost the server; each refusal names the limit.
@@ -299,6 +319,7 @@ impl Default for Config {
             projector: Projector { schedule_to_start_secs: 300, batch_max: 1000, partitions: 1 },
             log: Log { format: "text".into(), level: "info".into() },
             limits: Limits::default(),
+            http: Http::default(),
             faas: Vec::new(),
         }
     }

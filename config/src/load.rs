@@ -233,6 +233,26 @@ mod tests {
     }
 
     #[test]
+    fn cors_origins_must_be_origins() {
+        let ok = load(None, vec![], &[("http.cors_origins".into(), r#"["https://app.example.com:8443", "*"]"#.into())])
+            .expect("origins and a star are valid");
+        assert_eq!(ok.http.cors_origins.len(), 2);
+        let err = load(
+            None,
+            vec![],
+            &[
+                ("http.cors_origins".into(), r#"["app.example.com", "https://a.example/path"]"#.into()),
+                ("http.send_max_wait_secs".into(), "0".into()),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("http.cors_origins[0] `app.example.com` is not an origin"), "{err}");
+        assert!(err.contains("http.cors_origins[1]"), "{err}");
+        assert!(err.contains("http.send_max_wait_secs must be at least 1"), "{err}");
+    }
+
+    #[test]
     fn the_shipped_examples_are_valid() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
         let mut seen = 0;

@@ -8,6 +8,17 @@ pub(crate) fn problems(c: &Config) -> Vec<String> {
     if c.server.listen.parse::<SocketAddr>().is_err() {
         out.push(format!("server.listen `{}` is not a host:port address such as 127.0.0.1:4332", c.server.listen));
     }
+    for (i, o) in c.http.cors_origins.iter().enumerate() {
+        let scheme = o.strip_prefix("https://").or_else(|| o.strip_prefix("http://"));
+        if o != "*" && !scheme.is_some_and(|rest| !rest.is_empty() && !rest.trim_end_matches('/').contains('/')) {
+            out.push(format!(
+                "http.cors_origins[{i}] `{o}` is not an origin such as https://app.example.com (scheme and host, optional port, no path) or *"
+            ));
+        }
+    }
+    if c.http.send_max_wait_secs == 0 {
+        out.push("http.send_max_wait_secs must be at least 1 (seconds a REST send may wait for its run)".into());
+    }
     if c.data_dir.as_os_str().is_empty() {
         out.push("data_dir must not be empty".into());
     }

@@ -180,6 +180,20 @@ impl Auth {
         }))
     }
 
+    /// The same, also accepting the bare token (`Authorization: <token>`), as the original's clients
+    /// send it (its REST routes).
+    pub async fn resolve_seed(&self, header: Option<&str>) -> Result<Option<Principal>, aurora_coord::Error> {
+        match header.map(str::trim) {
+            Some(h) if !h.is_empty() && !h.contains(' ') => self.resolve(Some(&format!("Bearer {h}"))).await,
+            other => self.resolve(other).await,
+        }
+    }
+
+    /// The role of a configured user.
+    pub fn role_of(&self, user: &str) -> Option<String> {
+        self.users.get(user).map(|u| u.role.clone())
+    }
+
     /// Whether `principal`'s token is still valid (not expired, not revoked).
     pub async fn still_valid(&self, principal: &Principal) -> Result<bool, aurora_coord::Error> {
         if principal.expires_at <= Utc::now() {
@@ -214,6 +228,11 @@ mod tests {
         let p = a.resolve(Some(&format!("Bearer {token}"))).await.expect("up").expect("valid");
         assert_eq!(p.user, "admin");
         assert!(a.resolve(Some(&token)).await.expect("up").is_none(), "the Bearer scheme is required");
+        let seed = a.resolve_seed(Some(&token)).await.expect("up").expect("the REST routes take the bare token");
+        assert_eq!(seed.user, "admin");
+        assert!(a.resolve_seed(Some(&format!("Bearer {token}"))).await.expect("up").is_some());
+        assert!(a.resolve_seed(Some("aur_not-a-token")).await.expect("up").is_none());
+        assert_eq!(a.role_of("admin").as_deref(), Some("admin"));
         a.logout(&p).await.expect("logout");
         assert!(a.resolve(Some(&format!("Bearer {token}"))).await.expect("up").is_none(), "revoked");
     }

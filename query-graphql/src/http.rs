@@ -1,5 +1,6 @@
 //! The HTTP surface: GraphQL over POST, GraphiQL on GET, subscriptions over WebSocket
-//! (`graphql-transport-ws` and `graphql-ws`), health, readiness and Prometheus metrics.
+//! (`graphql-transport-ws` and `graphql-ws`), remote workers, the seed's REST API (`rest`), the
+//! web UI, health, readiness and Prometheus metrics.
 
 use crate::schema::{AppSchema, State};
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
@@ -24,8 +25,11 @@ struct Http {
 }
 
 /// The router for `schema` over `state`.
+/// Cross-origin requests are answered as `http.cors_origins` allows, on every route.
 pub fn router(schema: AppSchema, state: State) -> Router {
     let ops = operations_router(state.ledger.clone(), state.registry.clone());
+    let rest = crate::rest::router(state.clone());
+    let cors = crate::cors::Cors::new(state.http.cors_origins.clone());
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphql/ws", get(subscriptions))
@@ -33,6 +37,8 @@ pub fn router(schema: AppSchema, state: State) -> Router {
         .fallback(get(ui))
         .with_state(Arc::new(Http { schema, state }))
         .merge(ops)
+        .merge(rest)
+        .layer(axum::middleware::from_fn_with_state(cors, crate::cors::layer))
 }
 
 #[derive(Clone)]
@@ -68,8 +74,80 @@ pub fn refusal(status: StatusCode, kind: crate::errors::Kind, message: &str) -> 
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
-/// POST /graphql. Before anything is parsed: the token is checked, and the body is read only up
-/// to the limit that applies (small without a token), within a timeout. Then the request runs
+/// Why a request was refused before its body was parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The kind of error.
+    pub kind: crate::errors::Kind,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// The caller and the body of a request. Before anything is read, the token is checked (also the
+/// bare `Authorization: <token>` of the seed's clients when `bare_token`); then the body is read
+/// only up to the limit that applies (small without a token), within a timeout.
+pub async fn read_body(
+    state: &State,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    bare_token: bool,
+) -> Result<(Option<crate::auth::Principal>, axum::body::Bytes), Refused> {
+    use crate::errors::Kind;
+    let refused = |status, kind, message: String| Refused { status, kind, message };
+    let limits = &state.limits;
+    let auth_header = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let resolved =
+        if bare_token { state.auth.resolve_seed(auth_header).await } else { state.auth.resolve(auth_header).await };
+    let principal = resolved.map_err(|e| {
+        tracing::warn!(error = %e, "session store unavailable");
+        refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Unavailable,
+            "the session store is unavailable; retry shortly".into(),
+        )
+    })?;
+    let (limit, which) = if principal.is_some() {
+        (limits.max_body_bytes, "limits.max_body_bytes")
+    } else {
+        (limits.anonymous_max_body_bytes, "limits.anonymous_max_body_bytes, for requests without a token")
+    };
+    let too_large = || {
+        refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::BadInput,
+            format!("the request body is larger than {limit} bytes ({which}); send less, or log in first"),
+        )
+    };
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let read =
+        tokio::time::timeout(Duration::from_secs(limits.body_read_timeout_secs), axum::body::to_bytes(body, limit))
+            .await;
+    match read {
+        Err(_) => Err(refused(
+            StatusCode::REQUEST_TIMEOUT,
+            Kind::BadInput,
+            format!(
+                "the request body did not arrive within {} s (limits.body_read_timeout_secs)",
+                limits.body_read_timeout_secs
+            ),
+        )),
+        Ok(Err(e)) if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) => {
+            Err(too_large())
+        }
+        Ok(Err(e)) => {
+            Err(refused(StatusCode::BAD_REQUEST, Kind::BadInput, format!("could not read the request body: {e}")))
+        }
+        Ok(Ok(b)) => Ok((principal, b)),
+    }
+}
+
+/// POST /graphql. The token and the body as [`read_body`] checks them; then the request runs
 /// under the request timeout. Every refusal is a GraphQL error document with a status that fits.
 async fn graphql(
     AxumState(h): AxumState<Arc<Http>>,
@@ -79,56 +157,9 @@ async fn graphql(
 ) -> Response {
     use crate::errors::Kind;
     let limits = &h.state.limits;
-    let auth_header = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let principal = match h.state.auth.resolve(auth_header).await {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::warn!(error = %e, "session store unavailable");
-            return refusal(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Kind::Unavailable,
-                "the session store is unavailable; retry shortly",
-            );
-        }
-    };
-    let (limit, which) = if principal.is_some() {
-        (limits.max_body_bytes, "limits.max_body_bytes")
-    } else {
-        (limits.anonymous_max_body_bytes, "limits.anonymous_max_body_bytes, for requests without a token")
-    };
-    let too_large = || {
-        refusal(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Kind::BadInput,
-            &format!("the request body is larger than {limit} bytes ({which}); send less, or log in first"),
-        )
-    };
-    let declared =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return too_large();
-    }
-    let read =
-        tokio::time::timeout(Duration::from_secs(limits.body_read_timeout_secs), axum::body::to_bytes(body, limit))
-            .await;
-    let bytes = match read {
-        Err(_) => {
-            return refusal(
-                StatusCode::REQUEST_TIMEOUT,
-                Kind::BadInput,
-                &format!(
-                    "the request body did not arrive within {} s (limits.body_read_timeout_secs)",
-                    limits.body_read_timeout_secs
-                ),
-            );
-        }
-        Ok(Err(e)) if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) => {
-            return too_large();
-        }
-        Ok(Err(e)) => {
-            return refusal(StatusCode::BAD_REQUEST, Kind::BadInput, &format!("could not read the request body: {e}"));
-        }
-        Ok(Ok(b)) => b,
+    let (principal, bytes) = match read_body(&h.state, &headers, body, false).await {
+        Ok(read) => read,
+        Err(r) => return refusal(r.status, r.kind, &r.message),
     };
     let batch: async_graphql::BatchRequest = match serde_json::from_slice(&bytes) {
         Ok(b) => b,

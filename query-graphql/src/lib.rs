@@ -1,15 +1,17 @@
 //! The query surface: the async-graphql schema (queries, mutations, subscriptions), the axum
-//! router that serves it with GraphiQL, authentication, the remote workers' endpoint, and the
-//! health and metrics endpoints.
+//! router that serves it with GraphiQL, authentication, the remote workers' endpoint, the seed's
+//! REST API, and the health and metrics endpoints.
 //! Business rules live in `aurora-command`; this crate only translates.
 
 pub mod auth;
+pub mod cors;
 pub mod errors;
 pub mod guard;
 pub mod http;
 pub mod live;
 pub mod process_metrics;
 pub mod remote;
+pub mod rest;
 pub mod schema;
 pub mod serve;
 pub mod throttle;

@@ -8,12 +8,13 @@
 use crate::selector::LabelSelector;
 use crate::spec::{EdgeSpec, GraphSpec, TaskSpec};
 use crate::value::TypedValue;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 
 /// One task of a request (the original's `Signature`; fields it has that Aurora does not need
 /// are accepted and ignored).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Signature {
     /// The client's tag for the task (the original's front end put its node id here).
@@ -22,7 +23,8 @@ pub struct Signature {
     pub uuid: Option<String>,
     /// The handler.
     pub name: String,
-    /// Positional typed args.
+    /// Positional typed args, `[{"type": "int64", "value": 1}]`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub args: Vec<TypedValue>,
     /// Which workers may run it.
     pub label_selector: Option<LabelSelector>,
@@ -36,10 +38,18 @@ pub struct Signature {
     pub priority: Option<u8>,
     /// Chain and chord only: do not receive the predecessors' results.
     pub immutable: bool,
+    /// The original's follow-up tasks (refused when given: chains and relations say what runs
+    /// after what; null or `[]`, as answers carry them, is accepted).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Object>>))]
+    pub on_success: Option<serde_json::Value>,
+    /// The original's failure callbacks (refused when given, as `on_success`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Object>>))]
+    pub on_error: Option<serde_json::Value>,
 }
 
 /// A request in the original's format (the body of its `/api/task/send`).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Request {
     /// `task`, `group`, `chain`, `chord` or `graph`.
@@ -55,9 +65,35 @@ pub struct Request {
     pub call_back: Option<Signature>,
     /// The client's clock (required by the original).
     pub timestamp: Option<i64>,
+    /// How long `send` waits for the results, in ms (0: until the run ends).
+    pub timeout_duration: u64,
+    /// The original's poll interval while `send` waits, in ms (accepted; Aurora is told when a
+    /// run ends instead of polling).
+    pub sleep_duration: u64,
+    /// The original's publish concurrency for groups (accepted; a run is submitted at once).
+    pub send_concurrency: u64,
+    /// The request's id: echoed by `touch`.
+    pub batch_id: Option<String>,
 }
 
 impl Request {
+    /// The task key of each signature, then of the callback: its `id` (else `uuid`) where that is
+    /// given and not taken, else `t<index>`.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = Vec::with_capacity(self.signatures.len() + 1);
+        let mut used = HashSet::new();
+        for (i, s) in self.signatures.iter().chain(self.call_back.iter()).enumerate() {
+            let wanted = s.id.clone().or_else(|| s.uuid.clone()).filter(|k| !k.is_empty());
+            let key = match wanted {
+                Some(k) if !used.contains(&k) => k,
+                _ => format!("t{i}"),
+            };
+            used.insert(key.clone());
+            keys.push(key);
+        }
+        keys
+    }
+
     /// Whether a JSON document looks like the original's format rather than a `GraphInput`.
     pub fn looks_like(doc: &serde_json::Value) -> bool {
         doc.get("signatures").is_some() || doc.get("task_type").is_some()
@@ -70,17 +106,7 @@ impl Request {
         if n == 0 {
             problems.push("`signatures` is empty; give at least one task".to_string());
         }
-        let mut keys: Vec<String> = Vec::with_capacity(n + 1);
-        let mut used = HashSet::new();
-        for (i, s) in self.signatures.iter().chain(self.call_back.iter()).enumerate() {
-            let wanted = s.id.clone().or_else(|| s.uuid.clone()).filter(|k| !k.is_empty());
-            let key = match wanted {
-                Some(k) if !used.contains(&k) => k,
-                _ => format!("t{i}"),
-            };
-            used.insert(key.clone());
-            keys.push(key);
-        }
+        let keys = self.keys();
         let task = |i: usize, s: &Signature, pass: bool, problems: &mut Vec<String>| {
             let what = format!("signature {i} (`{}`)", keys[i]);
             if s.eta.as_deref().is_some_and(|e| !e.is_empty()) {
@@ -88,6 +114,16 @@ impl Request {
             }
             if s.priority.unwrap_or(0) != 0 {
                 problems.push(format!("{what}: `priority` is not supported yet; leave it out"));
+            }
+            let given = |v: &Option<serde_json::Value>| {
+                v.as_ref().is_some_and(|v| !(v.is_null() || v.as_array().is_some_and(Vec::is_empty)))
+            };
+            for (field, v) in [("on_success", &s.on_success), ("on_error", &s.on_error)] {
+                if given(v) {
+                    problems.push(format!(
+                        "{what}: `{field}` callbacks are not supported; use task_type `chain`, or `graph` with `relations`"
+                    ));
+                }
             }
             TaskSpec {
                 key: keys[i].clone(),
@@ -215,6 +251,12 @@ mod tests {
             .to_graph_spec()
             .unwrap_err();
         assert!(err[0].contains("`eta` (delayed tasks) is not supported yet"), "{err:?}");
+        let err = request(json!({"task_type":"task","signatures":[{"name":"add","on_success":[{"name":"add"}]}]}))
+            .to_graph_spec()
+            .unwrap_err();
+        assert!(err[0].contains("`on_success` callbacks are not supported"), "{err:?}");
+        let echoed = json!({"task_type":"task","signatures":[{"name":"add","on_success":null,"on_error":[]}]});
+        assert!(request(echoed).to_graph_spec().is_ok(), "answers carry them as null; touch sends them back");
         assert!(Request::looks_like(&json!({"signatures": []})));
         assert!(!Request::looks_like(&json!({"tasks": []})));
     }

@@ -60,6 +60,10 @@ pub struct State {
     pub faas: Vec<Arc<dyn aurora_worker::handlers::faas::Provider>>,
     /// Remote workers' endpoint (`/workers/ws`).
     pub remote: crate::remote::Endpoint,
+    /// The HTTP surface's settings (CORS, the REST `send`'s longest wait).
+    pub http: aurora_config::Http,
+    /// Cancelled when the process stops: long waits (the REST `send`) end then.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// Builds the schema over `state`. Cost is bounded by complexity (list fields cost their page
