@@ -344,14 +344,23 @@ mod tests {
             .expect("ok");
         assert_eq!(d.order, good, "the malformed message was skipped, not delivered");
         d.ack().await.expect("ack");
-        let dead = channel
-            .queue_declare(
-                broker.dead_letter_queue().as_str().into(),
-                QueueDeclareOptions { passive: true, ..Default::default() },
-                FieldTable::default(),
-            )
-            .await
-            .expect("dead-letter queue exists");
+        // The consumer's reject and RabbitMQ's dead-lettering run apart from the delivery of the
+        // next message, so the dead letter may arrive a moment after it.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let dead = loop {
+            let dead = channel
+                .queue_declare(
+                    broker.dead_letter_queue().as_str().into(),
+                    QueueDeclareOptions { passive: true, ..Default::default() },
+                    FieldTable::default(),
+                )
+                .await
+                .expect("dead-letter queue exists");
+            if dead.message_count() > 0 || tokio::time::Instant::now() > deadline {
+                break dead;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
         assert_eq!(dead.message_count(), 1, "the malformed message is kept for inspection");
     }
 }
