@@ -164,7 +164,7 @@ def main() -> None:
     print("|---|---|---|---|")
     for kind, t, l50, l95 in rows:
         print(f"| {kind} | {t:.0f} | {l50:.1f} ms | {l95:.1f} ms |")
-    print(f"| python ÷ built-in | {pt / bt:.2f}× | +{p50 - b50:.1f} ms | +{p95 - b95:.1f} ms |")
+    print(f"| python ÷ built-in | {pt / bt:.2f}× | {p50 - b50:+.1f} ms | {p95 - b95:+.1f} ms |")
     print("\nper round, tasks/s: " + "; ".join(f"{k} {', '.join(f'{x:.0f}' for x in v)}" for k, v in tput.items()))
 
 

@@ -50,6 +50,10 @@ pub struct Config {
     pub limits: Limits,
     /// The HTTP surface: cross-origin requests, the REST API's waits.
     pub http: Http,
+    /// User-defined metrics (the seed's `metrics.toml`): handlers update them, each worker's
+    /// `/metrics` shows them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<Metric>,
     /// FaaS providers (the seed's `[[Faas]]`): each is a handler that invokes the provider's
     /// functions. Workers invoke them; gateways list their functions.
     #[serde(alias = "Faas", skip_serializing_if = "Vec::is_empty")]
@@ -66,6 +70,24 @@ pub struct Server {
     /// (for working on `web/`: point it at `web/dist`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_dir: Option<PathBuf>,
+}
+
+/// A user-defined metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metric {
+    /// Its name on `/metrics` (`[a-zA-Z_:][a-zA-Z0-9_:]*`, not `aurora_…` or `process_…`).
+    pub name: String,
+    /// What it measures (shown as `# HELP`).
+    pub help: String,
+    /// `counter`, `gauge`, `histogram` or `summary`.
+    pub kind: String,
+    /// Its label names; every update gives a value for each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    /// A histogram's bucket bounds, increasing (default: Prometheus' defaults).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buckets: Vec<f64>,
 }
 
 /// The HTTP surface.
@@ -320,6 +342,7 @@ impl Default for Config {
             log: Log { format: "text".into(), level: "info".into() },
             limits: Limits::default(),
             http: Http::default(),
+            metrics: Vec::new(),
             faas: Vec::new(),
         }
     }

@@ -59,7 +59,7 @@ pub fn load(
 }
 
 /// Keys that exist although the defaults leave them out (they have no default value).
-const OPTIONAL: &[&str] = &["server.web_dir", "worker.handlers_dir", "faas"];
+const OPTIONAL: &[&str] = &["server.web_dir", "worker.handlers_dir", "faas", "metrics"];
 
 /// The key of `path` directly inside the section `prefix` ("" for the top), if it is one.
 fn child_of<'a>(prefix: &str, path: &'a str) -> Option<&'a str> {
@@ -250,6 +250,34 @@ mod tests {
         assert!(err.contains("http.cors_origins[0] `app.example.com` is not an origin"), "{err}");
         assert!(err.contains("http.cors_origins[1]"), "{err}");
         assert!(err.contains("http.send_max_wait_secs must be at least 1"), "{err}");
+    }
+
+    #[test]
+    fn user_metrics_are_checked_all_at_once() {
+        let dir = std::env::temp_dir().join(format!("aurora-metrics-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("m.toml");
+        std::fs::write(
+            &file,
+            "[[metrics]]\nname = \"jobs_total\"\nhelp = \"Jobs\"\nkind = \"counter\"\nlabels = [\"kind\"]\n\
+             [[metrics]]\nname = \"aurora_mine\"\nhelp = \"\"\nkind = \"meter\"\nlabels = [\"a\", \"a\", \"9x\"]\nbuckets = [1.0]\n\
+             [[metrics]]\nname = \"size\"\nhelp = \"Size\"\nkind = \"histogram\"\nbuckets = [2.0, 1.0]\n",
+        )
+        .expect("write");
+        let err = load(Some(&file), vec![], &[]).unwrap_err().to_string();
+        for needle in [
+            "metrics[1] (`aurora_mine`): names starting with aurora_ or process_ are Aurora's own",
+            "metrics[1] (`aurora_mine`): `help` must say what it measures",
+            "kind `meter` is not one of counter, gauge, histogram, summary",
+            "label `a` is listed twice",
+            "`9x` cannot be a label name",
+            "`buckets` is for histograms only",
+            "metrics[2] (`size`): `buckets` must be finite and increasing",
+        ] {
+            assert!(err.contains(needle), "`{needle}` in:\n{err}");
+        }
+        assert!(!err.contains("metrics[0]"), "jobs_total is fine:\n{err}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub(crate) fn problems(c: &Config) -> Vec<String> {
             ));
         }
     }
+    out.extend(metric_problems(&c.metrics));
     if c.http.send_max_wait_secs == 0 {
         out.push("http.send_max_wait_secs must be at least 1 (seconds a REST send may wait for its run)".into());
     }
@@ -138,6 +139,57 @@ pub(crate) fn problems(c: &Config) -> Vec<String> {
     }
     if !["text", "json"].contains(&c.log.format.as_str()) {
         out.push(format!("log.format `{}` must be text or json", c.log.format));
+    }
+    out
+}
+
+fn prometheus_name(s: &str, colons: bool) -> bool {
+    let ok = |c: char, first: bool| {
+        c.is_ascii_alphabetic() || c == '_' || (colons && c == ':') || (!first && c.is_ascii_digit())
+    };
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| ok(c, true)) && chars.all(|c| ok(c, false))
+}
+
+/// `[[metrics]]`: names Prometheus accepts and Aurora does not use itself, known kinds, labels,
+/// increasing buckets for histograms only.
+fn metric_problems(metrics: &[crate::Metric]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, m) in metrics.iter().enumerate() {
+        let at = format!("metrics[{i}] (`{}`)", m.name);
+        if !prometheus_name(&m.name, true) {
+            out.push(format!("{at}: the name must be letters, digits, `_` and `:`, not starting with a digit"));
+        } else if m.name.starts_with("aurora_") || m.name.starts_with("process_") {
+            out.push(format!("{at}: names starting with aurora_ or process_ are Aurora's own; choose another"));
+        }
+        if !seen.insert(m.name.as_str()) {
+            out.push(format!("{at}: declared twice"));
+        }
+        if m.help.trim().is_empty() {
+            out.push(format!("{at}: `help` must say what it measures (it is shown on /metrics)"));
+        }
+        if !["counter", "gauge", "histogram", "summary"].contains(&m.kind.as_str()) {
+            out.push(format!("{at}: kind `{}` is not one of counter, gauge, histogram, summary", m.kind));
+        }
+        let mut labels = std::collections::HashSet::new();
+        for l in &m.labels {
+            let reserved = (m.kind == "histogram" && l == "le") || (m.kind == "summary" && l == "quantile");
+            if !prometheus_name(l, false) || l.starts_with("__") || reserved {
+                out.push(format!(
+                    "{at}: `{l}` cannot be a label name (letters, digits and `_`; not `__…`, `le` or `quantile`)"
+                ));
+            }
+            if !labels.insert(l.as_str()) {
+                out.push(format!("{at}: label `{l}` is listed twice"));
+            }
+        }
+        if !m.buckets.is_empty() && m.kind != "histogram" {
+            out.push(format!("{at}: `buckets` is for histograms only"));
+        }
+        if m.buckets.iter().any(|b| !b.is_finite()) || m.buckets.windows(2).any(|w| w[0] >= w[1]) {
+            out.push(format!("{at}: `buckets` must be finite and increasing"));
+        }
     }
     out
 }

@@ -55,6 +55,7 @@ pub struct Worker {
 /// `backends`. Refused: a FaaS provider or an executable named like a handler `handlers` already
 /// has, a handlers directory that is missing or holds two executables of one name.
 pub fn configure(config: &Config, mut handlers: Registry, backends: Backends) -> Result<Worker, Error> {
+    crate::user_metrics::install(&config.metrics).map_err(Error::Setup)?;
     for provider in faas::providers(&config.faas).map_err(Error::Setup)? {
         if handlers.contains(provider.name()) {
             return Err(Error::Setup(format!(

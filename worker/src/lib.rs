@@ -12,6 +12,7 @@ pub mod handlers;
 pub mod metrics;
 pub mod outcome;
 pub mod service;
+pub mod user_metrics;
 
 pub use deploy::{Backends, Error, Worker, configure, run};
 pub use handlers::typed::{Variadic, handler};

@@ -104,6 +104,13 @@ impl Context {
         }
     }
 
+    /// A user-defined metric (`[[metrics]]` in the config) with these label values, to update:
+    /// `ctx.metric("images_total", &[("format", "png")]).inc()?`. An update that does not fit the
+    /// declaration (an undeclared name, other labels, `set` on a counter) is an error.
+    pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> Metric {
+        Metric { name: name.to_string(), labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+    }
+
     /// Diagnostic text (a stack trace) recorded with the attempt's failure, if it fails.
     pub fn set_traceback(&self, text: impl Into<String>) {
         *self.traceback.lock().unwrap_or_else(|p| p.into_inner()) = Some(text.into());
@@ -111,6 +118,43 @@ impl Context {
 
     pub(crate) fn traceback(&self) -> Option<String> {
         self.traceback.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// A user-defined metric with label values, from [`Context::metric`].
+#[derive(Debug, Clone)]
+pub struct Metric {
+    name: String,
+    labels: std::collections::BTreeMap<String, String>,
+}
+
+impl Metric {
+    fn apply(&self, op: crate::user_metrics::Op) -> Result<(), crate::user_metrics::MetricError> {
+        crate::user_metrics::process().update(&crate::user_metrics::Update {
+            name: self.name.clone(),
+            labels: self.labels.clone(),
+            op,
+        })
+    }
+
+    /// Counter or gauge: adds 1.
+    pub fn inc(&self) -> Result<(), crate::user_metrics::MetricError> {
+        self.apply(crate::user_metrics::Op::Inc(1.0))
+    }
+
+    /// Counter (`v` ≥ 0) or gauge: adds `v`.
+    pub fn inc_by(&self, v: f64) -> Result<(), crate::user_metrics::MetricError> {
+        self.apply(crate::user_metrics::Op::Inc(v))
+    }
+
+    /// Gauge: sets it to `v`.
+    pub fn set(&self, v: f64) -> Result<(), crate::user_metrics::MetricError> {
+        self.apply(crate::user_metrics::Op::Set(v))
+    }
+
+    /// Histogram or summary: records `v`.
+    pub fn observe(&self, v: f64) -> Result<(), crate::user_metrics::MetricError> {
+        self.apply(crate::user_metrics::Op::Observe(v))
     }
 }
 

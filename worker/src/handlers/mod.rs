@@ -11,7 +11,7 @@ pub mod faas;
 mod registry;
 pub mod typed;
 
-pub use context::{Context, Progress, StopReason};
+pub use context::{Context, Metric, Progress, StopReason};
 pub use registry::Registry;
 
 use async_trait::async_trait;

@@ -207,6 +207,13 @@ impl Handler for Executable {
         let finished = process::run(spawn, &ctx).await.map_err(|e| {
             HandlerError::Retryable(format!("{}: could not start {}: {e}", self.name, self.path.display()))
         })?;
+        if !finished.metric_errors.is_empty() {
+            return Err(HandlerError::Final(format!(
+                "{} wrote metric updates that do not fit the worker's [[metrics]]: {}",
+                self.name,
+                finished.metric_errors.join("; ")
+            )));
+        }
         match &finished.ended {
             Ended::Exited(status) if status.success() => self.output(finished.stdout),
             _ => Err(self.failure(finished)),

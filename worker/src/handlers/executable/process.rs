@@ -53,8 +53,10 @@ pub struct Finished {
     pub ended: Ended,
     /// Its stdout (at most the limit).
     pub stdout: Vec<u8>,
-    /// The last [`STDERR_TAIL_BYTES`] of its stderr.
+    /// The last [`STDERR_TAIL_BYTES`] of its stderr, without its metric lines.
     pub stderr_tail: String,
+    /// Why metric lines it wrote (`aurora-metric {json}`) did not fit their declarations.
+    pub metric_errors: Vec<String>,
 }
 
 /// Kills the process group when dropped, whatever happened before.
@@ -96,7 +98,7 @@ pub async fn run(spawn: Spawn<'_>, ctx: &Context) -> std::io::Result<Finished> {
         drop(stdin);
     });
     let stdout = read_bounded(child.stdout.take().expect("stdout is piped"), spawn.max_output);
-    let stderr = read_tail(child.stderr.take().expect("stderr is piped"), STDERR_TAIL_BYTES);
+    let stderr = read_stderr(child.stderr.take().expect("stderr is piped"), STDERR_TAIL_BYTES);
     tokio::pin!(stdout);
     let stderr = tokio::spawn(stderr);
 
@@ -136,11 +138,11 @@ pub async fn run(spawn: Spawn<'_>, ctx: &Context) -> std::io::Result<Finished> {
         Some(o) => o,
         None => tokio::time::timeout(Duration::from_secs(2), &mut stdout).await.unwrap_or_default(),
     };
-    let stderr_tail = match tokio::time::timeout(Duration::from_secs(2), stderr).await {
-        Ok(Ok(tail)) => tail,
-        _ => String::new(),
+    let (stderr_tail, metric_errors) = match tokio::time::timeout(Duration::from_secs(2), stderr).await {
+        Ok(Ok(read)) => read,
+        _ => (String::new(), Vec::new()),
     };
-    Ok(Finished { ended, stdout, stderr_tail })
+    Ok(Finished { ended, stdout, stderr_tail, metric_errors })
 }
 
 /// Up to `limit` bytes; `true` if there was more.
@@ -159,16 +161,50 @@ async fn read_bounded(mut from: impl AsyncRead + Unpin, limit: usize) -> (Vec<u8
     }
 }
 
-/// The last `keep` bytes, as text (lossy, starting at a character boundary).
-async fn read_tail(mut from: impl AsyncRead + Unpin, keep: usize) -> String {
+/// Longest stderr line looked at for a metric update; longer lines are ordinary output.
+const MAX_METRIC_LINE: usize = 64 * 1024;
+/// Metric errors kept per attempt.
+const MAX_METRIC_ERRORS: usize = 5;
+
+/// Stderr: its last `keep` bytes as text (lossy, starting at a character boundary), and the
+/// errors of the `aurora-metric {json}` lines in it, which update the worker's user-defined
+/// metrics and are left out of the text.
+async fn read_stderr(mut from: impl AsyncRead + Unpin, keep: usize) -> (String, Vec<String>) {
     let mut tail: Vec<u8> = Vec::new();
+    let mut line: Vec<u8> = Vec::new();
+    let mut errors = Vec::new();
     let mut chunk = [0u8; 8192];
     let mut cut = false;
+    let prefix = crate::user_metrics::LINE_PREFIX.as_bytes();
+    let mut end_line = |line: &mut Vec<u8>, tail: &mut Vec<u8>, newline: bool| {
+        if let Some(rest) = line.strip_prefix(prefix) {
+            if let Err(e) = crate::user_metrics::process().apply_line(&String::from_utf8_lossy(rest))
+                && errors.len() < MAX_METRIC_ERRORS
+            {
+                errors.push(e.to_string());
+            }
+        } else {
+            tail.append(line);
+            if newline {
+                tail.push(b'\n');
+            }
+        }
+        line.clear();
+    };
     loop {
         match from.read(&mut chunk).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                tail.extend_from_slice(&chunk[..n]);
+                for &b in &chunk[..n] {
+                    if b == b'\n' {
+                        end_line(&mut line, &mut tail, true);
+                    } else {
+                        if line.len() >= MAX_METRIC_LINE {
+                            tail.append(&mut line);
+                        }
+                        line.push(b);
+                    }
+                }
                 if tail.len() > keep {
                     tail.drain(..tail.len() - keep);
                     cut = true;
@@ -176,9 +212,15 @@ async fn read_tail(mut from: impl AsyncRead + Unpin, keep: usize) -> String {
             }
         }
     }
+    end_line(&mut line, &mut tail, false);
+    if tail.len() > keep {
+        tail.drain(..tail.len() - keep);
+        cut = true;
+    }
     let text = String::from_utf8_lossy(&tail);
     let text = if cut { text.trim_start_matches('\u{FFFD}').to_string() } else { text.into_owned() };
-    if cut { format!("…{}", text.trim_end()) } else { text.trim_end().to_string() }
+    let text = if cut { format!("…{}", text.trim_end()) } else { text.trim_end().to_string() };
+    (text, errors)
 }
 
 /// `SIGKILL`-style names for the signals a user is likely to see.
