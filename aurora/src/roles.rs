@@ -36,6 +36,8 @@ pub async fn gateway(
     admin_hash: Option<&str>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<(SocketAddr, impl Future<Output = RoleResult> + use<>)> {
+    // Remote workers update the user-defined metrics of the gateway they are connected to.
+    aurora_worker::user_metrics::install(&config.metrics).map_err(anyhow::Error::msg)?;
     let auth =
         Auth::new(users(config, admin_hash), b.sessions.clone(), Duration::from_secs(config.auth.token_ttl_secs))
             .with_limits(&config.limits);

@@ -15,8 +15,10 @@ use std::process::Command;
 async fn the_sdks_worker_tests_pass_with_workers_on_one_gateway_and_submissions_on_another() {
     let scratch = Scratch::new("remote-workers-distributed");
     let viewer_password = "vera-distributed";
+    // The viewer, and the metric the SDK's worker tests update (as its conftest declares them).
     let users = format!(
-        "[[auth.users]]\nname = \"vera\"\npassword_hash = \"{}\"\nrole = \"viewer\"\n",
+        "[[auth.users]]\nname = \"vera\"\npassword_hash = \"{}\"\nrole = \"viewer\"\n\n\
+         [[metrics]]\nname = \"sdk_jobs_total\"\nhelp = \"Jobs run by the SDK's tests\"\nkind = \"counter\"\nlabels = [\"kind\"]\n",
         aurora_query_graphql::auth::hash_password(viewer_password)
     );
     // One built-in worker besides the remote ones: its handlers are not the tests' (each test

@@ -177,6 +177,8 @@ impl Collector for Summaries {
 }
 
 struct Declared {
+    kind: &'static str,
+    help: String,
     labels: Vec<String>,
     family: Family,
 }
@@ -213,7 +215,13 @@ impl Metrics {
                 Family::Summary(s) => Box::new(s.clone()),
             };
             registry.register(collector).map_err(|e| format!("metric `{}` cannot be declared: {e}", m.name))?;
-            by_name.insert(m.name.clone(), Declared { labels: m.labels.clone(), family });
+            let kind = match family {
+                Family::Counter(_) => "counter",
+                Family::Gauge(_) => "gauge",
+                Family::Histogram(_) => "histogram",
+                Family::Summary(_) => "summary",
+            };
+            by_name.insert(m.name.clone(), Declared { kind, help: m.help.clone(), labels: m.labels.clone(), family });
         }
         Ok(Self { by_name })
     }
@@ -250,9 +258,29 @@ impl Metrics {
         Ok(())
     }
 
+    /// What is declared, sorted by name, as the remote worker protocol's `welcome` lists it:
+    /// `[{"name", "kind", "help", "labels"}]`.
+    pub fn declared(&self) -> Vec<serde_json::Value> {
+        let mut names: Vec<&String> = self.by_name.keys().collect();
+        names.sort_unstable();
+        names
+            .into_iter()
+            .map(|n| {
+                let d = &self.by_name[n];
+                serde_json::json!({ "name": n, "kind": d.kind, "help": d.help, "labels": d.labels })
+            })
+            .collect()
+    }
+
     /// Applies the update an `aurora-metric {json}` stderr line carries (`rest` is what follows
     /// the prefix): `{"name", "labels", "inc" | "set" | "observe": number}`.
     pub fn apply_line(&self, rest: &str) -> Result<(), MetricError> {
+        let value: serde_json::Value = serde_json::from_str(rest).map_err(|e| MetricError::Line(e.to_string()))?;
+        self.apply_json(value)
+    }
+
+    /// Applies an update given as `{"name", "labels", "inc" | "set" | "observe": number}`.
+    pub fn apply_json(&self, value: serde_json::Value) -> Result<(), MetricError> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Line {
@@ -263,7 +291,7 @@ impl Metrics {
             set: Option<f64>,
             observe: Option<f64>,
         }
-        let line: Line = serde_json::from_str(rest).map_err(|e| MetricError::Line(e.to_string()))?;
+        let line: Line = serde_json::from_value(value).map_err(|e| MetricError::Line(e.to_string()))?;
         let op = match (line.inc, line.set, line.observe) {
             (Some(v), None, None) => Op::Inc(v),
             (None, Some(v), None) => Op::Set(v),
@@ -386,6 +414,12 @@ mod tests {
         assert!(e.to_string().contains("is a counter: it only goes up"), "{e}");
         let e = m.apply_line(r#"{"name": "images_total", "labels": {"format": "png"}, "inc": -1}"#).unwrap_err();
         assert!(e.to_string().contains("is a counter"), "{e}");
+        assert_eq!(
+            m.declared(),
+            vec![
+                serde_json::json!({"name": "images_total", "kind": "counter", "help": "images_total help", "labels": ["format"]})
+            ]
+        );
         let e = m.apply_line("not json").unwrap_err();
         assert!(e.to_string().starts_with("`aurora-metric` line not understood"), "{e}");
         let e = m.apply_line(r#"{"name": "images_total", "inc": 1, "set": 2}"#).unwrap_err();

@@ -74,6 +74,8 @@ pub enum Incoming {
         /// What the worker says (cut to 1,000 characters).
         message: Option<String>,
     },
+    /// A user-defined metric update (`{"name", "labels", "inc" | "set" | "observe"}`).
+    Metric(Value),
     /// Liveness.
     Heartbeat,
     /// Send no more tasks on this connection.
@@ -270,6 +272,12 @@ pub fn incoming(text: &str) -> Result<Incoming, Refusal> {
     let ty = kind(&m).to_string();
     match ty.as_str() {
         "heartbeat" => Ok(Incoming::Heartbeat),
+        "metric" => {
+            let mut update = m.clone();
+            update.remove("type");
+            update.remove("attempt_id");
+            Ok(Incoming::Metric(Value::Object(update)))
+        }
         "drain" => Ok(Incoming::Drain),
         "hello" => Err(Refusal::protocol("hello may be sent once per connection")),
         "result" => {
@@ -324,8 +332,9 @@ pub fn incoming(text: &str) -> Result<Incoming, Refusal> {
 }
 
 /// `welcome`.
-pub fn welcome(worker_id: &str, heartbeat_ms: u64) -> String {
-    json!({ "type": "welcome", "protocol": 1, "worker_id": worker_id, "heartbeat_ms": heartbeat_ms }).to_string()
+pub fn welcome(worker_id: &str, heartbeat_ms: u64, metrics: Vec<Value>) -> String {
+    json!({ "type": "welcome", "protocol": 1, "worker_id": worker_id, "heartbeat_ms": heartbeat_ms, "metrics": metrics })
+        .to_string()
 }
 
 /// `error`, before a close.

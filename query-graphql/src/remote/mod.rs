@@ -138,7 +138,18 @@ impl Endpoint {
             let message = format!("could not list the worker in the registry ({e}); retry shortly");
             return refuse(&mut sink, &Refusal { code: 1011, message }).await;
         }
-        if sink.send(Message::Text(messages::welcome(&id, self.heartbeat.as_millis() as u64).into())).await.is_err() {
+        if sink
+            .send(Message::Text(
+                messages::welcome(
+                    &id,
+                    self.heartbeat.as_millis() as u64,
+                    aurora_worker::user_metrics::process().declared(),
+                )
+                .into(),
+            ))
+            .await
+            .is_err()
+        {
             let _ = self.registry.deregister(&id).await;
             return;
         }
@@ -163,6 +174,13 @@ impl Endpoint {
                     deadline.as_mut().reset(Instant::now() + silence);
                     match messages::incoming(&text) {
                         Err(refusal) => break End::Refused(refusal),
+                        // The client checks updates against the `welcome`'s declarations; one that
+                        // does not fit is a client out of step with its server.
+                        Ok(Incoming::Metric(update)) => {
+                            if let Err(e) = aurora_worker::user_metrics::process().apply_json(update) {
+                                break End::Refused(Refusal::protocol(format!("metric: {e}")));
+                            }
+                        }
                         Ok(message) => self.handle(message, &link, &id, &declared, &drain),
                     }
                 }
@@ -220,6 +238,7 @@ impl Endpoint {
                 link.progress(&attempt_id, fraction, message);
                 return;
             }
+            Incoming::Metric(_) => return, // applied where it arrived (`serve`)
             Incoming::Result { attempt_id, results } => (attempt_id, Reported::Result(results)),
             Incoming::Failure { attempt_id, error, retry, traceback } => {
                 (attempt_id, Reported::Failure { error, retry, traceback })

@@ -74,6 +74,12 @@ def aurora(tmp_path_factory: pytest.TempPathFactory):
         f'name = "{VIEWER[0]}"\n'
         f'password_hash = "{_hash_password(VIEWER[1])}"\n'
         'role = "viewer"\n'
+        # A metric the worker tests update (the distributed e2e test declares it too).
+        "[[metrics]]\n"
+        'name = "sdk_jobs_total"\n'
+        'help = "Jobs run by the SDK\'s tests"\n'
+        'kind = "counter"\n'
+        'labels = ["kind"]\n'
     )
     log_path = d / "aurora.log"
     log = open(log_path, "wb")

@@ -18,11 +18,12 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from aurora_sdk import AuthenticationError, Client, Fail, Graph, PermissionDeniedError, Retry, Worker, plain
+from aurora_sdk import AuthenticationError, Client, Fail, Graph, MetricError, PermissionDeniedError, Retry, Worker, plain
 from aurora_sdk._urls import ws_url
 from helpers import graph_or_none, wait_until
 
@@ -304,6 +305,58 @@ def test_progress_shows_in_graph_events_and_on_the_task(client, workers, suite):
     assert prog[0]["data"] == {"attempt": 1, "fraction": 0.5, "message": "half way"}
     assert prog[0]["state"] == "STARTED"
     assert types.index("TaskStarted") < types.index("TaskProgress") < types.index("TaskSucceeded")
+
+
+def test_metric_updates_show_on_the_servers_metrics_and_bad_ones_raise(aurora, client, workers, suite):
+    name = unique("py_metrics")
+
+    def setup(w):
+        @w.handler(name, results=["string"], context=True)
+        def counts(ctx):
+            ctx.metric("sdk_jobs_total", {"kind": suite}).inc(2)
+            problems = []
+            for bad in (
+                lambda: ctx.metric("sdk_jobs_totl", {"kind": suite}).inc(),
+                lambda: ctx.metric("sdk_jobs_total", {"sort": suite}).inc(),
+                lambda: ctx.metric("sdk_jobs_total", {"kind": suite}).set(3),
+                lambda: ctx.metric("sdk_jobs_total", {"kind": suite}).inc(-1),
+            ):
+                try:
+                    bad()
+                    problems.append("accepted")
+                except MetricError as e:
+                    problems.append(str(e))
+            return " | ".join(problems)
+
+    workers(setup)
+    wait_listed(client, name)
+    run = client.wait(client.submit(Graph().task("m", name, label_selector={"suite": suite})), timeout=30)
+    assert run["state"] == "SUCCESS", run
+    said = plain(only_task(run)["results"])[0].split(" | ")
+    assert said == [
+        "metric `sdk_jobs_totl` is not declared in the server's [[metrics]] (declared: sdk_jobs_total)",
+        "metric `sdk_jobs_total` takes the labels [kind], not [sort]",
+        "metric `sdk_jobs_total` is a counter: use inc, not set",
+        "metric `sdk_jobs_total` is a counter: it only goes up, not by -1",
+    ], said
+    line = f'sdk_jobs_total{{kind="{suite}"}} 2'
+
+    def exposed():
+        with httpx.Client(timeout=10) as h:
+            return line in h.get(f"{aurora.url}/metrics").text
+
+    wait_until(exposed, 5, what=f"`{line}` on {aurora.url}/metrics")
+
+
+def test_a_metric_update_the_server_refuses_closes_4400(aurora, admin_token):
+    got, code, reason = raw_session(
+        aurora,
+        hello(admin_token),
+        {"type": "metric", "attempt_id": "x", "name": "nope_total", "labels": {}, "inc": 1},
+    )
+    assert got[0]["type"] == "welcome" and {"name": "sdk_jobs_total", "kind": "counter", "help": "Jobs run by the SDK's tests", "labels": ["kind"]} in got[0]["metrics"], got
+    assert code == 4400, (code, reason)
+    assert "metric `nope_total` is not declared" in reason, reason
 
 
 # -- refusals ------------------------------------------------------------------------------------

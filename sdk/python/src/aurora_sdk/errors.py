@@ -114,6 +114,11 @@ def error_for(
     return cls(message, code, errors=errors, close_code=close_code)
 
 
+class MetricError(ValueError):
+    """A metric update that does not fit the server's ``[[metrics]]`` declarations (an undeclared
+    name, other labels, ``set`` on a counter, a value that is not a finite number)."""
+
+
 class Retry(Exception):
     """Raise in a handler to fail this attempt and retry it under the task's retry policy.
 

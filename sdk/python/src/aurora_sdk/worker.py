@@ -9,6 +9,7 @@ import asyncio
 import inspect
 import json
 import logging
+import math
 import os
 import queue
 import random
@@ -24,10 +25,10 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from ._urls import ws_url
-from .errors import AuroraError, AuthenticationError, Fail, PermissionDeniedError, ProtocolError, Retry
+from .errors import AuroraError, AuthenticationError, Fail, MetricError, PermissionDeniedError, ProtocolError, Retry
 from .values import ConversionError, Signature
 
-__all__ = ["Worker", "Context", "PROTOCOL_VERSION", "SUBPROTOCOL"]
+__all__ = ["Worker", "Context", "Metric", "PROTOCOL_VERSION", "SUBPROTOCOL"]
 
 log = logging.getLogger("aurora_sdk.worker")
 
@@ -78,8 +79,57 @@ class Context:
             raise TypeError(f"progress message must be a string, got {type(message).__name__}")
         self._worker._progress_threadsafe(self.attempt_id, float(fraction), message)
 
+    def metric(self, name: str, labels: Optional[Dict[str, str]] = None) -> "Metric":
+        """A user-defined metric of the server (``[[metrics]]`` in its config) with these label
+        values, to update: ``ctx.metric("images_total", {"format": "png"}).inc()``."""
+        return Metric(self._worker, self.attempt_id, name, dict(labels or {}))
+
     def __repr__(self) -> str:
         return f"Context(task_id={self.task_id!r}, attempt={self.attempt}, handler={self.handler!r})"
+
+
+class Metric:
+    """A declared metric with label values (from ``Context.metric``). Each update is checked
+    against the declarations the server sent on connecting and raises ``MetricError`` if it does
+    not fit; then it is sent to the server, whose ``/metrics`` shows it. Best effort while
+    disconnected (the update is dropped)."""
+
+    def __init__(self, worker: "Worker", attempt_id: str, name: str, labels: Dict[str, str]) -> None:
+        self._worker, self._attempt_id, self.name, self.labels = worker, attempt_id, name, labels
+
+    def inc(self, value: float = 1.0) -> None:
+        """Counter (``value`` ≥ 0) or gauge: adds ``value``."""
+        self._update("inc", value)
+
+    def set(self, value: float) -> None:
+        """Gauge: sets it to ``value``."""
+        self._update("set", value)
+
+    def observe(self, value: float) -> None:
+        """Histogram or summary: records ``value``."""
+        self._update("observe", value)
+
+    def _update(self, op: str, value: float) -> None:
+        declared = self._worker._declared_metrics
+        d = declared.get(self.name)
+        if d is None:
+            names = ", ".join(sorted(declared)) or "none"
+            raise MetricError(f"metric `{self.name}` is not declared in the server's [[metrics]] (declared: {names})")
+        want, got = sorted(d.get("labels") or []), sorted(self.labels)
+        if want != got:
+            raise MetricError(f"metric `{self.name}` takes the labels [{', '.join(want)}], not [{', '.join(got)}]")
+        if any(not isinstance(v, str) for v in self.labels.values()):
+            raise MetricError(f"metric `{self.name}`: label values must be strings")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise MetricError(f"metric `{self.name}`: the value must be a finite number, got {value!r}")
+        kind = d.get("kind")
+        fits = {"counter": ("inc",), "gauge": ("inc", "set"), "histogram": ("observe",), "summary": ("observe",)}
+        if op not in fits.get(str(kind), ()):
+            raise MetricError(f"metric `{self.name}` is a {kind}: use {' or '.join(fits.get(str(kind), ()))}, not {op}")
+        if kind == "counter" and value < 0:
+            raise MetricError(f"metric `{self.name}` is a counter: it only goes up, not by {value}")
+        msg = {"type": "metric", "attempt_id": self._attempt_id, "name": self.name, "labels": self.labels, op: float(value)}
+        self._worker._send_threadsafe(msg)
 
 
 def _parse_time(s: Any) -> Optional[datetime]:
@@ -261,6 +311,7 @@ class Worker:
         self._pool: Optional[_Pool] = None
         self._server_error: Optional[str] = None
         self._outq: "Optional[asyncio.Queue[str]]" = None
+        self._declared_metrics: Dict[str, Dict[str, Any]] = {}
 
     # -- handlers ---------------------------------------------------------------------------
 
@@ -511,6 +562,9 @@ class Worker:
                 return False
             welcomed = True
             self.worker_id = str(first.get("worker_id") or "")
+            self._declared_metrics = {
+                str(m.get("name")): m for m in (first.get("metrics") or []) if isinstance(m, dict) and m.get("name")
+            }
             heartbeat = max(0.05, float(first.get("heartbeat_ms") or 5000) / 1000.0)
             self._ws = ws
             self._outq = asyncio.Queue()
@@ -606,6 +660,15 @@ class Worker:
                     return
                 await asyncio.sleep(0.05)
         except ConnectionClosed:
+            pass
+
+    def _send_threadsafe(self, msg: Dict[str, Any]) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(self._send, msg)
+        except RuntimeError:
             pass
 
     def _send(self, msg: Dict[str, Any]) -> None:
