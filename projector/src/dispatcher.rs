@@ -84,6 +84,9 @@ impl Dispatcher {
                 continue; // the task moved on within this batch or since; its order is stale
             }
             match &e.data {
+                EventData::TaskPending { not_before: Some(at), .. } if *at > Utc::now() => {
+                    self.schedule(order_for(view, false), *at);
+                }
                 EventData::TaskPending { .. } => now.push(order_for(view, false)),
                 EventData::TaskRetry { retry_at, .. } => self.schedule(order_for(view, false), *retry_at),
                 _ => {}
@@ -101,7 +104,10 @@ impl Dispatcher {
         let count = unfinished.len();
         for view in unfinished {
             match view.state {
-                TaskState::Pending => now.push(order_for(&view, false)),
+                TaskState::Pending => match view.not_before {
+                    Some(at) if at > Utc::now() => self.schedule(order_for(&view, false), at),
+                    _ => now.push(order_for(&view, false)),
+                },
                 TaskState::Retry => {
                     let at = view.retry_at.unwrap_or_else(Utc::now);
                     self.schedule(order_for(&view, false), at);
@@ -122,7 +128,7 @@ impl Dispatcher {
                 _ = me.shutdown.cancelled() => {}
                 _ = tokio::time::sleep(delay) => {
                     if let Err(e) = me.publish(vec![order]).await {
-                        warn!(error = %e, "could not publish a due retry; it is re-ordered on restart");
+                        warn!(error = %e, "could not publish a due order (a retry or a delayed task); it is re-ordered on restart");
                     }
                 }
             }

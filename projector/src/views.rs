@@ -55,6 +55,16 @@ pub struct TaskView {
     /// The last progress the current (or last) attempt reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<ProgressView>,
+    /// Ordered no earlier than this (from `TaskPending`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<DateTime<Utc>>,
+}
+
+impl TaskView {
+    /// Whether it is dispatched but waits for its `not_before` at `now`.
+    pub fn delayed_at(&self, now: DateTime<Utc>) -> bool {
+        self.state == TaskState::Pending && self.not_before.is_some_and(|t| t > now)
+    }
 }
 
 /// A task's last reported progress.
@@ -144,6 +154,7 @@ fn placeholder(task_id: TaskId, graph_id: GraphId, at: DateTime<Utc>) -> TaskVie
         updated_at: at,
         version: 0,
         progress: None,
+        not_before: None,
     }
 }
 
@@ -173,7 +184,17 @@ impl Model {
         row.updated_at = row.updated_at.max(e.recorded_at);
         row.created_at = row.created_at.min(e.recorded_at);
         match &e.data {
-            EventData::TaskPending { key, name, args, label_selector, retry_count, retry_backoff_ms, timeout_ms } => {
+            EventData::TaskPending {
+                key,
+                name,
+                args,
+                label_selector,
+                retry_count,
+                retry_backoff_ms,
+                timeout_ms,
+                not_before,
+            } => {
+                row.not_before = *not_before;
                 row.key.clone_from(key);
                 row.name.clone_from(name);
                 row.args = Some(args.clone());

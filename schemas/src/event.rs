@@ -85,6 +85,9 @@ pub enum EventData {
         /// Start-to-close timeout of one attempt.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout_ms: Option<u64>,
+        /// The task is ordered (given to a worker) no earlier than this.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        not_before: Option<DateTime<Utc>>,
     },
     /// A worker claimed an attempt.
     TaskReceived {
@@ -378,6 +381,7 @@ impl EventData {
             retry_count: task.retry_count,
             retry_backoff_ms: task.retry_backoff_ms.unwrap_or(crate::spec::DEFAULT_RETRY_BACKOFF_MS),
             timeout_ms: task.timeout_ms,
+            not_before: task.not_before,
         }
     }
 }

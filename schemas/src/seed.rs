@@ -32,7 +32,7 @@ pub struct Signature {
     pub retry_count: u32,
     /// The first retry's delay, in seconds.
     pub retry_timeout: Option<u64>,
-    /// Earliest start (not supported yet: refused with a message).
+    /// Earliest start (RFC 3339): the task waits until then.
     pub eta: Option<String>,
     /// Priority (not supported yet: refused with a message when non-zero).
     pub priority: Option<u8>,
@@ -109,9 +109,19 @@ impl Request {
         let keys = self.keys();
         let task = |i: usize, s: &Signature, pass: bool, problems: &mut Vec<String>| {
             let what = format!("signature {i} (`{}`)", keys[i]);
-            if s.eta.as_deref().is_some_and(|e| !e.is_empty()) {
-                problems.push(format!("{what}: `eta` (delayed tasks) is not supported yet; leave it out"));
-            }
+            let not_before = match s.eta.as_deref().filter(|e| !e.is_empty()) {
+                None => None,
+                Some(eta) => match chrono::DateTime::parse_from_rfc3339(eta) {
+                    Ok(t) => Some(t.with_timezone(&chrono::Utc)),
+                    Err(_) => {
+                        problems.push(format!(
+                            "{what}: `eta` `{}` is not an RFC 3339 time such as 2026-12-02T10:00:00Z",
+                            eta.chars().take(60).collect::<String>()
+                        ));
+                        None
+                    }
+                },
+            };
             if s.priority.unwrap_or(0) != 0 {
                 problems.push(format!("{what}: `priority` is not supported yet; leave it out"));
             }
@@ -134,6 +144,7 @@ impl Request {
                 retry_backoff_ms: s.retry_timeout.map(|secs| secs.saturating_mul(1000)),
                 timeout_ms: None,
                 pass_results: pass && !s.immutable,
+                not_before,
             }
         };
         let mut tasks = Vec::new();
@@ -247,10 +258,15 @@ mod tests {
         assert!(err[0].contains("is not one of task, group, chain, chord, graph"), "{err:?}");
         let err = request(json!({"task_type":"chord","signatures":[one.clone()]})).to_graph_spec().unwrap_err();
         assert!(err[0].contains("needs `callBack`"), "{err:?}");
-        let err = request(json!({"task_type":"task","signatures":[{"name":"add","eta":"2030-01-01T00:00:00Z"}]}))
+        let err = request(json!({"task_type":"task","signatures":[{"name":"add","eta":"tomorrow"}]}))
             .to_graph_spec()
             .unwrap_err();
-        assert!(err[0].contains("`eta` (delayed tasks) is not supported yet"), "{err:?}");
+        assert!(err[0].contains("`eta` `tomorrow` is not an RFC 3339 time"), "{err:?}");
+        let later =
+            request(json!({"task_type":"task","signatures":[{"name":"add","eta":"2030-01-01T08:00:00+08:00"}]}))
+                .to_graph_spec()
+                .expect("an eta is a notBefore");
+        assert_eq!(later.tasks[0].not_before.map(|t| t.to_rfc3339()).as_deref(), Some("2030-01-01T00:00:00+00:00"));
         let err = request(json!({"task_type":"task","signatures":[{"name":"add","on_success":[{"name":"add"}]}]}))
             .to_graph_spec()
             .unwrap_err();

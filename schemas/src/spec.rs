@@ -53,6 +53,10 @@ pub struct TaskSpec {
     /// Append the predecessors' results to the args, in edge order.
     #[serde(default)]
     pub pass_results: bool,
+    /// Not before this time: a ready task waits until then (`WAITING` with `notBefore`), timed by
+    /// the projector from the ledger, so it survives restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// An edge between task keys: `to` runs after `from` succeeded.

@@ -203,6 +203,7 @@ mod tests {
                 retry_count: 0,
                 retry_backoff_ms: 1000,
                 timeout_ms: None,
+                not_before: None,
             },
             received.clone(),
             EventData::TaskStarted { attempt: 1 },

@@ -191,6 +191,7 @@ mod tests {
             retry_count: 2,
             retry_backoff_ms: 500,
             timeout_ms: None,
+            not_before: None,
         }
     }
 

@@ -477,6 +477,7 @@ mod tests {
             updated_at: now,
             version: 3,
             progress: None,
+            not_before: None,
         }
     }
 

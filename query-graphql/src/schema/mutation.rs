@@ -45,6 +45,7 @@ fn to_spec(input: GraphInput) -> async_graphql::Result<GraphSpec> {
             retry_backoff_ms: non_negative(t.retry_backoff_ms, &format!("{what}: retryBackoffMs"))?,
             timeout_ms: non_negative(t.timeout_ms, &format!("{what}: timeoutMs"))?,
             pass_results: t.pass_results.unwrap_or(false),
+            not_before: t.not_before,
             args: t.args.unwrap_or_default().into_iter().map(|a| TypedValue::new(a.ty, a.value.0)).collect(),
             key: t.key,
             name: t.name,

@@ -89,6 +89,8 @@ pub struct TaskInput {
     pub retry_backoff_ms: Option<i32>,
     pub timeout_ms: Option<i32>,
     pub pass_results: Option<bool>,
+    /// Not before this time: once ready, the task waits (WAITING, with `notBefore`) until then.
+    pub not_before: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// `to` runs after `from` succeeded.
@@ -210,6 +212,8 @@ pub struct TaskRun {
     pub timeout_ms: Option<i64>,
     /// The last progress the current (or last) attempt reported; null if it reported none.
     pub progress: Option<TaskProgress>,
+    /// Not given to a worker before this time (WAITING until then, though dispatched).
+    pub not_before: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The history, when the graph's resolver read it for all tasks at once.
@@ -219,11 +223,13 @@ pub struct TaskRun {
 
 impl From<TaskView> for TaskRun {
     fn from(v: TaskView) -> Self {
+        // A dispatched task that waits for its `notBefore` is shown as WAITING until then.
+        let state = if v.delayed_at(Utc::now()) { aurora_schemas::TaskState::Waiting } else { v.state };
         Self {
             id: ID(v.task_id.to_string()),
             key: v.key,
             name: v.name,
-            state: v.state.into(),
+            state: state.into(),
             args: v.args.unwrap_or(v.spec_args).into_iter().map(Into::into).collect(),
             results: v.results.map(|r| r.into_iter().map(Into::into).collect()),
             error: v.error,
@@ -240,6 +246,7 @@ impl From<TaskView> for TaskRun {
                 message: p.message,
                 recorded_at: p.recorded_at,
             }),
+            not_before: v.not_before,
             created_at: v.created_at,
             updated_at: v.updated_at,
             prefetched_history: None,

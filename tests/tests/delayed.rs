@@ -1,0 +1,137 @@
+//! Delayed tasks (issue "The seed's REST API, delayed and prioritised tasks…", done-when 4): a task
+//! with `notBefore` waits (WAITING, with its `notBefore` visible) and starts no earlier than that,
+//! timed from the ledger, so also across a SIGKILL and restart in between; the seed's `eta` is the
+//! same thing over REST.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed check
+
+use aurora_e2e::graphs::{edge, graph, task};
+use aurora_e2e::{Deployment, PASSWORD, Scratch, Server, assert_invariants};
+use chrono::{DateTime, Duration as Span, SecondsFormat, Utc};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+fn at(v: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("a time, got {v}"))).unwrap().with_timezone(&Utc)
+}
+
+/// When the task's first attempt was claimed, from its history.
+fn claimed_at(g: &Value, key: &str) -> DateTime<Utc> {
+    let t = aurora_e2e::task(g, key);
+    let e = t["history"].as_array().unwrap().iter().find(|e| e["type"] == "TaskReceived").expect("claimed");
+    at(&e["recordedAt"])
+}
+
+async fn task_row(server: &Server, id: &str, key: &str) -> Value {
+    let q = "query($id: ID!) { graph(id: $id) { tasks { key state notBefore } } }";
+    let g = server.client.query(q, json!({ "id": id })).await.unwrap();
+    g["graph"]["tasks"].as_array().unwrap().iter().find(|t| t["key"] == key).cloned().unwrap_or(Value::Null)
+}
+
+async fn a_task_with_not_before_waits_then_runs_no_earlier(deployment: Deployment) {
+    let dir = Scratch::new("delayed");
+    let server = Server::deploy(deployment, &dir.0, &[]).await;
+    let not_before = Utc::now() + Span::seconds(4);
+    let mut later = task("later", "echo", &[("string", json!("late"))]);
+    later["notBefore"] = json!(not_before.to_rfc3339_opts(SecondsFormat::Millis, true));
+    // `now` runs at once; `later` is a root too but waits; `after` follows `later`.
+    let input = graph(
+        vec![
+            task("now", "echo", &[("string", json!("now"))]),
+            later,
+            task("after", "echo", &[("string", json!("after"))]),
+        ],
+        vec![edge("later", "after")],
+    );
+    let id = server.submit(input).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while task_row(&server, &id, "now").await["state"] != "SUCCESS" {
+        assert!(std::time::Instant::now() < deadline, "the undelayed task waited");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(Utc::now() < not_before, "the check below must run before notBefore");
+    let row = task_row(&server, &id, "later").await;
+    assert_eq!(row["state"], "WAITING", "{row:#}");
+    assert_eq!(at(&row["notBefore"]), not_before.with_nanosecond_millis(), "{row:#}");
+    assert_eq!(task_row(&server, &id, "after").await["state"], "WAITING");
+
+    let g = server.wait_terminal(&id, Duration::from_secs(30)).await;
+    assert_eq!(g["state"], "SUCCESS", "{g:#}");
+    let started = claimed_at(&g, "later");
+    assert!(started >= not_before.with_nanosecond_millis(), "claimed at {started}, before notBefore {not_before}");
+    assert!(claimed_at(&g, "after") >= started);
+    assert_invariants(&g);
+}
+
+aurora_e2e::scenarios!(a_task_with_not_before_waits_then_runs_no_earlier);
+
+trait Millis {
+    fn with_nanosecond_millis(self) -> Self;
+}
+
+impl Millis for DateTime<Utc> {
+    /// The time as the API shows it (milliseconds).
+    fn with_nanosecond_millis(self) -> Self {
+        DateTime::parse_from_rfc3339(&self.to_rfc3339_opts(SecondsFormat::Millis, true)).unwrap().with_timezone(&Utc)
+    }
+}
+
+/// The delay is kept in the ledger, not in a process: `aurora dev` killed while the task waits,
+/// and started again, still runs it — at its time, not before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_task_survives_a_sigkill_and_restart_and_still_waits_for_its_time() {
+    let dir = Scratch::new("delayed-restart");
+    let mut server = Server::start(&dir.0, &[]).await;
+    let not_before = Utc::now() + Span::seconds(3);
+    let mut t = task("t", "echo", &[("string", json!("x"))]);
+    t["notBefore"] = json!(not_before.to_rfc3339_opts(SecondsFormat::Millis, true));
+    let id = server.submit(graph(vec![t], vec![])).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(task_row(&server, &id, "t").await["state"], "WAITING");
+    server.kill();
+    server.restart().await;
+    let g = server.wait_terminal(&id, Duration::from_secs(30)).await;
+    assert_eq!(g["state"], "SUCCESS", "{g:#}");
+    let started = claimed_at(&g, "t");
+    assert!(started >= not_before.with_nanosecond_millis(), "claimed at {started}, before notBefore {not_before}");
+    assert_invariants(&g);
+
+    // Over REST: the seed's `eta`.
+    let http = reqwest::Client::new();
+    let login: Value = http
+        .post(format!("{}/auth/login", server.url))
+        .json(&json!({"username": "admin", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["data"]["token"].as_str().unwrap().to_string();
+    let eta = Utc::now() + Span::seconds(2);
+    let body = json!({"task_type": "task", "timestamp": 1, "signatures": [
+        {"name": "echo", "args": [{"type": "string", "value": "eta"}], "eta": eta.to_rfc3339_opts(SecondsFormat::Millis, true)}]});
+    let sent: Value = http
+        .post(format!("{}/api/task/send", server.url))
+        .header("Authorization", &token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sent["message"], "", "{sent:#}");
+    assert_eq!(sent["data"]["task_responses"][0]["signatures"][0]["eta"], body["signatures"][0]["eta"]);
+    let graph_id = server
+        .client
+        .query("{ graphs(first: 1) { nodes { id } } }", json!({}))
+        .await
+        .unwrap()["graphs"]["nodes"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let g = server.wait_terminal(&graph_id, Duration::from_secs(30)).await;
+    let only = g["tasks"][0]["key"].as_str().unwrap().to_string();
+    assert!(claimed_at(&g, &only) >= eta.with_nanosecond_millis(), "the eta was kept");
+}
