@@ -76,6 +76,15 @@ impl Millis for DateTime<Utc> {
     }
 }
 
+/// POSTs `body` as JSON (with the seed's bare `Authorization: <token>`); the JSON answer.
+async fn post_json(url: &str, token: Option<&str>, body: &Value) -> Value {
+    let mut req = reqwest::Client::new().post(url).json(body);
+    if let Some(t) = token {
+        req = req.header("Authorization", t);
+    }
+    req.send().await.unwrap().json().await.unwrap()
+}
+
 /// The delay is kept in the ledger, not in a process: `aurora dev` killed while the task waits,
 /// and started again, still runs it — at its time, not before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,30 +106,14 @@ async fn a_delayed_task_survives_a_sigkill_and_restart_and_still_waits_for_its_t
     assert_invariants(&g);
 
     // Over REST: the seed's `eta`.
-    let http = reqwest::Client::new();
-    let login: Value = http
-        .post(format!("{}/auth/login", server.url))
-        .json(&json!({"username": "admin", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login =
+        post_json(&format!("{}/auth/login", server.url), None, &json!({"username": "admin", "password": PASSWORD}))
+            .await;
     let token = login["data"]["token"].as_str().unwrap().to_string();
     let eta = Utc::now() + Span::seconds(2);
     let body = json!({"task_type": "task", "timestamp": 1, "signatures": [
         {"name": "echo", "args": [{"type": "string", "value": "eta"}], "eta": eta.to_rfc3339_opts(SecondsFormat::Millis, true)}]});
-    let sent: Value = http
-        .post(format!("{}/api/task/send", server.url))
-        .header("Authorization", &token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sent = post_json(&format!("{}/api/task/send", server.url), Some(&token), &body).await;
     assert_eq!(sent["message"], "", "{sent:#}");
     assert_eq!(sent["data"]["task_responses"][0]["signatures"][0]["eta"], body["signatures"][0]["eta"]);
     let graph_id = server

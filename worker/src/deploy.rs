@@ -159,7 +159,8 @@ fn not_shared(config: &Config) -> String {
     )
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM (every long-running command of `aurora` and `run` stop on it).
+pub async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {

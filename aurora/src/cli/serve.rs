@@ -129,7 +129,7 @@ pub async fn serve(mut config: Config, role: Role, admin: AdminPassword) -> anyh
     let token = node.shutdown_token();
     let grace = config.worker.grace_secs;
     tokio::spawn(async move {
-        shutdown_signal().await;
+        aurora_worker::deploy::shutdown_signal().await;
         let worker = if roles.worker {
             format!(", the worker lets running attempts finish (up to {grace} s, worker.grace_secs)")
         } else {
@@ -139,7 +139,7 @@ pub async fn serve(mut config: Config, role: Role, admin: AdminPassword) -> anyh
             "stopping: open requests finish{worker}, the projector saves its checkpoint; Ctrl-C again stops at once"
         );
         token.cancel();
-        shutdown_signal().await;
+        aurora_worker::deploy::shutdown_signal().await;
         eprintln!("stopping at once; unfinished attempts run again after the next start");
         std::process::exit(130);
     });
@@ -157,19 +157,6 @@ fn raise_open_file_limit() {
         match setrlimit(Resource::Nofile, raised) {
             Ok(()) => tracing::debug!(from = ?limit.current, to = ?limit.maximum, "raised the open-file limit"),
             Err(e) => tracing::warn!(error = %e, soft = ?limit.current, "could not raise the open-file limit"),
-        }
-    }
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }
