@@ -74,6 +74,26 @@ def test_submit_a_dict_and_wait(client):
     assert g["edges"] == [{"from": "first", "to": "second"}]
 
 
+def test_not_before_delays_a_task_until_its_time(client):
+    from datetime import datetime, timedelta, timezone
+
+    at = datetime.now(timezone.utc) + timedelta(seconds=2)
+    g = Graph("sdk-delayed").task("later", "echo", "x", not_before=at)
+    assert g.to_input()["tasks"][0]["notBefore"] == at.isoformat()
+    gid = client.submit(g)
+    t = client.query("query($id: ID!) { graph(id: $id) { tasks { state notBefore } } }", {"id": gid})["graph"]["tasks"][0]
+    assert t["state"] == "WAITING", t
+    run = client.wait(gid, timeout=30)
+    assert run["state"] == "SUCCESS"
+    history = client.query("query($id: ID!) { graph(id: $id) { history { type recordedAt } } }", {"id": gid})["graph"]["history"]
+    claimed = next(e["recordedAt"] for e in history if e["type"] == "TaskReceived")
+    from aurora_sdk.worker import _parse_time  # RFC 3339 with any fraction, on Python 3.9 too
+
+    assert _parse_time(claimed) >= at.replace(microsecond=at.microsecond // 1000 * 1000)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        Graph().task("a", "noop", not_before=datetime.now())
+
+
 def test_submit_a_builder_graph(client):
     g = (
         Graph("sdk-builder")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Dict, List, Optional
 
 from .values import TYPE_NAMES, ConversionError, Typed, to_typed
@@ -56,8 +57,10 @@ class Graph:
         retry_backoff_ms: Optional[int] = None,
         timeout_ms: Optional[int] = None,
         pass_results: Optional[bool] = None,
+        not_before: Optional[datetime] = None,
     ) -> "Graph":
-        """Adds task ``key`` running ``handler`` with ``args`` (see ``arg``); returns the graph."""
+        """Adds task ``key`` running ``handler`` with ``args`` (see ``arg``); returns the graph.
+        ``not_before`` (a timezone-aware ``datetime``) delays the task until then once it is ready."""
         if not isinstance(key, str) or not key:
             raise ValueError(f"a task key must be a non-empty string, got {key!r}")
         if key in self._keys:
@@ -68,6 +71,8 @@ class Graph:
             typed = [arg(a, f"task {key!r} arg {i}") for i, a in enumerate(args)]
         except ConversionError as e:
             raise ValueError(str(e)) from None
+        if not_before is not None and (not isinstance(not_before, datetime) or not_before.tzinfo is None):
+            raise ValueError(f"task {key!r}: not_before must be a timezone-aware datetime, got {not_before!r}")
         t: Dict[str, Any] = {"key": key, "name": handler, "args": typed}
         optional = {
             "labelSelector": dict(label_selector) if label_selector is not None else None,
@@ -75,6 +80,7 @@ class Graph:
             "retryBackoffMs": retry_backoff_ms,
             "timeoutMs": timeout_ms,
             "passResults": pass_results,
+            "notBefore": not_before.isoformat() if not_before is not None else None,
         }
         t.update({k: v for k, v in optional.items() if v is not None})
         self._tasks.append(t)
