@@ -22,6 +22,7 @@ pub fn order(queue: &QueueKey, n: u32) -> TaskOrder {
         retry_count: 0,
         retry_backoff_ms: 1000,
         timeout_ms: None,
+        priority: 0,
         takeover: false,
         traceparent: Some(aurora_schemas::trace::traceparent(g, TaskId::derive(g, &n.to_string()), n as u64)),
     }
@@ -52,6 +53,25 @@ where
     unsettled_deliveries_come_back_when_the_consumer_goes(make().await).await;
     nack_requeues_or_dead_letters(make().await).await;
     competing_consumers_each_get_an_order_once(make().await).await;
+    higher_priority_is_delivered_first(make().await).await;
+}
+
+async fn higher_priority_is_delivered_first(broker: Arc<dyn Broker>) {
+    let q = fresh_queue("priority");
+    let sent: Vec<TaskOrder> = [0u8, 9, 5, 9, 0]
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| TaskOrder { priority: p, ..order(&q, i as u32 + 1) })
+        .collect();
+    broker.publish(sent).await.expect("publish");
+    let mut c = broker.consume(&q, 10).await.expect("consume");
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        let d = soon(c.next()).await.expect("open").expect("delivery");
+        got.push((d.order.priority, d.order.version));
+        d.ack().await.expect("ack");
+    }
+    assert_eq!(got, [(9, 2), (9, 4), (5, 3), (0, 1), (0, 5)], "higher priority first, FIFO within one");
 }
 
 async fn published_before_consuming_is_kept(broker: Arc<dyn Broker>) {

@@ -56,7 +56,9 @@ impl Broker for LocalBroker {
         let mut touched = Vec::new();
         for order in orders {
             let q = queues.entry(order.queue.name()).or_default();
-            q.ready.push_back((order, false));
+            // Higher priority first, first in first out within one (as RabbitMQ's x-max-priority).
+            let at = q.ready.iter().position(|(o, _)| o.priority < order.priority).unwrap_or(q.ready.len());
+            q.ready.insert(at, (order, false));
             touched.push(q.notify.clone());
         }
         drop(queues);

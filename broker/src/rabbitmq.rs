@@ -73,6 +73,7 @@ impl RabbitBroker {
             "x-dead-letter-routing-key".into(),
             AMQPValue::LongString(LongString::from(self.dead_letter_queue())),
         );
+        args.insert("x-max-priority".into(), AMQPValue::ShortShortUInt(aurora_schemas::spec::MAX_PRIORITY));
         if let Some(exp) = self.options.queue_expires {
             args.insert("x-expires".into(), AMQPValue::LongUInt(exp.as_millis() as u32));
         }
@@ -133,6 +134,7 @@ impl RabbitBroker {
         for order in orders {
             let payload = serde_json::to_vec(order).map_err(unavailable)?;
             let mut props = BasicProperties::default()
+                .with_priority(order.priority.min(aurora_schemas::spec::MAX_PRIORITY))
                 .with_delivery_mode(2)
                 .with_content_type(ShortString::from("application/json"));
             if let Some(tp) = &order.traceparent {

@@ -55,6 +55,7 @@ pub fn order_for(view: &TaskView, takeover: bool) -> TaskOrder {
         retry_count: view.retry_count,
         retry_backoff_ms: view.retry_backoff_ms,
         timeout_ms: view.timeout_ms,
+        priority: view.priority,
         takeover,
         traceparent: Some(aurora_schemas::trace::traceparent(view.graph_id, view.task_id, view.version)),
     }

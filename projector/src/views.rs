@@ -58,6 +58,9 @@ pub struct TaskView {
     /// Ordered no earlier than this (from `TaskPending`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<DateTime<Utc>>,
+    /// 0 to 9 (from `TaskPending`).
+    #[serde(default)]
+    pub priority: u8,
 }
 
 impl TaskView {
@@ -155,6 +158,7 @@ fn placeholder(task_id: TaskId, graph_id: GraphId, at: DateTime<Utc>) -> TaskVie
         version: 0,
         progress: None,
         not_before: None,
+        priority: 0,
     }
 }
 
@@ -193,8 +197,10 @@ impl Model {
                 retry_backoff_ms,
                 timeout_ms,
                 not_before,
+                priority,
             } => {
                 row.not_before = *not_before;
+                row.priority = *priority;
                 row.key.clone_from(key);
                 row.name.clone_from(name);
                 row.args = Some(args.clone());

@@ -30,6 +30,9 @@ pub struct TaskOrder {
     pub retry_backoff_ms: u64,
     /// Start-to-close timeout of one attempt.
     pub timeout_ms: Option<u64>,
+    /// 0 to 9: among ready orders of one queue, higher is delivered first.
+    #[serde(default)]
+    pub priority: u8,
     /// The attempt that was running at `version` was interrupted (its holder died): take over.
     #[serde(default)]
     pub takeover: bool,

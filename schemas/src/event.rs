@@ -88,6 +88,9 @@ pub enum EventData {
         /// The task is ordered (given to a worker) no earlier than this.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         not_before: Option<DateTime<Utc>>,
+        /// 0 to 9: among ready tasks of one queue, higher runs first.
+        #[serde(default, skip_serializing_if = "crate::event::is_zero")]
+        priority: u8,
     },
     /// A worker claimed an attempt.
     TaskReceived {
@@ -370,6 +373,10 @@ impl Event {
     }
 }
 
+fn is_zero(p: &u8) -> bool {
+    *p == 0
+}
+
 impl EventData {
     /// The `TaskPending` that dispatches `task` with its final `args`.
     pub fn pending(task: &crate::spec::TaskSpec, args: Vec<TypedValue>) -> Self {
@@ -382,6 +389,7 @@ impl EventData {
             retry_backoff_ms: task.retry_backoff_ms.unwrap_or(crate::spec::DEFAULT_RETRY_BACKOFF_MS),
             timeout_ms: task.timeout_ms,
             not_before: task.not_before,
+            priority: task.priority,
         }
     }
 }

@@ -34,7 +34,7 @@ pub struct Signature {
     pub retry_timeout: Option<u64>,
     /// Earliest start (RFC 3339): the task waits until then.
     pub eta: Option<String>,
-    /// Priority (not supported yet: refused with a message when non-zero).
+    /// 0 to 9: among ready tasks of one queue, higher runs first.
     pub priority: Option<u8>,
     /// Chain and chord only: do not receive the predecessors' results.
     pub immutable: bool,
@@ -122,8 +122,12 @@ impl Request {
                     }
                 },
             };
-            if s.priority.unwrap_or(0) != 0 {
-                problems.push(format!("{what}: `priority` is not supported yet; leave it out"));
+            let priority = s.priority.unwrap_or(0);
+            if priority > crate::spec::MAX_PRIORITY {
+                problems.push(format!(
+                    "{what}: `priority` must be 0 to {} (the original's AMQP range went to 255; Aurora's queues have 10 levels)",
+                    crate::spec::MAX_PRIORITY
+                ));
             }
             let given = |v: &Option<serde_json::Value>| {
                 v.as_ref().is_some_and(|v| !(v.is_null() || v.as_array().is_some_and(Vec::is_empty)))
@@ -145,6 +149,7 @@ impl Request {
                 timeout_ms: None,
                 pass_results: pass && !s.immutable,
                 not_before,
+                priority: priority.min(crate::spec::MAX_PRIORITY),
             }
         };
         let mut tasks = Vec::new();

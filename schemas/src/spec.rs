@@ -57,6 +57,16 @@ pub struct TaskSpec {
     /// the projector from the ledger, so it survives restarts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// 0 (the default) to [`MAX_PRIORITY`]: among ready tasks of one queue, higher runs first.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub priority: u8,
+}
+
+/// The highest task priority.
+pub const MAX_PRIORITY: u8 = 9;
+
+fn is_zero(p: &u8) -> bool {
+    *p == 0
 }
 
 /// An edge between task keys: `to` runs after `from` succeeded.

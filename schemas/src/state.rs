@@ -204,6 +204,7 @@ mod tests {
                 retry_backoff_ms: 1000,
                 timeout_ms: None,
                 not_before: None,
+                priority: 0,
             },
             received.clone(),
             EventData::TaskStarted { attempt: 1 },

@@ -1,7 +1,8 @@
-//! Delayed tasks (issue "The seed's REST API, delayed and prioritised tasks…", done-when 4): a task
-//! with `notBefore` waits (WAITING, with its `notBefore` visible) and starts no earlier than that,
-//! timed from the ledger, so also across a SIGKILL and restart in between; the seed's `eta` is the
-//! same thing over REST.
+//! Delayed and prioritised tasks (issue "The seed's REST API, delayed and prioritised tasks…",
+//! done-when 4): a task with `notBefore` waits (WAITING, with its `notBefore` visible) and starts no
+//! earlier than that, timed from the ledger, so also across a SIGKILL and restart in between; the
+//! seed's `eta` is the same thing over REST. With one worker slot, of ten ready tasks the
+//! high-priority ones start first.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a failed check
 
@@ -64,6 +65,58 @@ async fn a_task_with_not_before_waits_then_runs_no_earlier(deployment: Deploymen
 }
 
 aurora_e2e::scenarios!(a_task_with_not_before_waits_then_runs_no_earlier);
+
+/// One slot, held by a blocker; ten tasks of one handler become ready at once, low and high
+/// priority interleaved (a low one first): the five high ones start before any low one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_one_slot_the_high_priority_tasks_start_first() {
+    let dir = Scratch::new("priority");
+    let server = Server::start(&dir.0, &["worker.slots=1"]).await;
+    let blocker = server.submit(graph(vec![task("block", "sleep", &[("int64", json!(1500))])], vec![])).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while task_row(&server, &blocker, "block").await["state"] != "STARTED" {
+        assert!(std::time::Instant::now() < deadline, "the blocker did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let tasks: Vec<Value> = (0..10)
+        .map(|i| {
+            let (key, priority) = if i % 2 == 0 { (format!("low{i}"), 0) } else { (format!("high{i}"), 9) };
+            let mut t = task(&key, "echo", &[("string", json!(key))]);
+            t["priority"] = json!(priority);
+            t
+        })
+        .collect();
+    let id = server.submit(graph(tasks, vec![])).await;
+    let g = server.wait_terminal(&id, Duration::from_secs(60)).await;
+    assert_eq!(g["state"], "SUCCESS", "{g:#}");
+    let mut started: Vec<(DateTime<Utc>, String)> = g["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let key = t["key"].as_str().unwrap().to_string();
+            (claimed_at(&g, &key), key)
+        })
+        .collect();
+    started.sort();
+    let order: Vec<&str> = started.iter().map(|(_, k)| k.as_str()).collect();
+    assert!(order[..5].iter().all(|k| k.starts_with("high")), "high priority first: {order:?}");
+    let row = task_row(&server, &id, "high1").await;
+    assert!(row.is_object());
+    let p = server
+        .client
+        .query("query($id: ID!) { graph(id: $id) { tasks { key priority } } }", json!({ "id": id }))
+        .await
+        .unwrap();
+    let high = p["graph"]["tasks"].as_array().unwrap().iter().find(|t| t["key"] == "high1").unwrap().clone();
+    assert_eq!(high["priority"], 9, "TaskRun.priority");
+
+    // Out of range: refused, naming the task and the range.
+    let mut bad = task("x", "echo", &[("string", json!("x"))]);
+    bad["priority"] = json!(12);
+    let err = server.client.submit(graph(vec![bad], vec![])).await.unwrap_err().to_string();
+    assert!(err.contains("task `x`: priority must be 0 to 9, got 12"), "{err}");
+}
 
 trait Millis {
     fn with_nanosecond_millis(self) -> Self;

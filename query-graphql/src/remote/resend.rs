@@ -192,6 +192,7 @@ mod tests {
             retry_backoff_ms: 500,
             timeout_ms: None,
             not_before: None,
+            priority: 0,
         }
     }
 

@@ -478,6 +478,7 @@ mod tests {
             version: 3,
             progress: None,
             not_before: None,
+            priority: 0,
         }
     }
 

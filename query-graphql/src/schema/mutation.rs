@@ -46,6 +46,16 @@ fn to_spec(input: GraphInput) -> async_graphql::Result<GraphSpec> {
             timeout_ms: non_negative(t.timeout_ms, &format!("{what}: timeoutMs"))?,
             pass_results: t.pass_results.unwrap_or(false),
             not_before: t.not_before,
+            priority: match t.priority {
+                None => 0,
+                Some(p) if (0..=i32::from(aurora_schemas::spec::MAX_PRIORITY)).contains(&p) => p as u8,
+                Some(p) => {
+                    return Err(error(
+                        Kind::BadInput,
+                        format!("{what}: priority must be 0 to {}, got {p}", aurora_schemas::spec::MAX_PRIORITY),
+                    ));
+                }
+            },
             args: t.args.unwrap_or_default().into_iter().map(|a| TypedValue::new(a.ty, a.value.0)).collect(),
             key: t.key,
             name: t.name,

@@ -91,6 +91,8 @@ pub struct TaskInput {
     pub pass_results: Option<bool>,
     /// Not before this time: once ready, the task waits (WAITING, with `notBefore`) until then.
     pub not_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// 0 (the default) to 9: among ready tasks of one handler and selector, higher runs first.
+    pub priority: Option<i32>,
 }
 
 /// `to` runs after `from` succeeded.
@@ -214,6 +216,8 @@ pub struct TaskRun {
     pub progress: Option<TaskProgress>,
     /// Not given to a worker before this time (WAITING until then, though dispatched).
     pub not_before: Option<DateTime<Utc>>,
+    /// 0 to 9: among ready tasks of one handler and selector, higher runs first.
+    pub priority: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The history, when the graph's resolver read it for all tasks at once.
@@ -247,6 +251,7 @@ impl From<TaskView> for TaskRun {
                 recorded_at: p.recorded_at,
             }),
             not_before: v.not_before,
+            priority: i32::from(v.priority),
             created_at: v.created_at,
             updated_at: v.updated_at,
             prefetched_history: None,

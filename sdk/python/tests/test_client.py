@@ -92,6 +92,9 @@ def test_not_before_delays_a_task_until_its_time(client):
     assert _parse_time(claimed) >= at.replace(microsecond=at.microsecond // 1000 * 1000)
     with pytest.raises(ValueError, match="timezone-aware"):
         Graph().task("a", "noop", not_before=datetime.now())
+    assert Graph().task("a", "noop", priority=9).to_input()["tasks"][0]["priority"] == 9
+    with pytest.raises(ValueError, match="priority must be an integer from 0 to 9"):
+        Graph().task("a", "noop", priority=10)
 
 
 def test_submit_a_builder_graph(client):

@@ -58,9 +58,11 @@ class Graph:
         timeout_ms: Optional[int] = None,
         pass_results: Optional[bool] = None,
         not_before: Optional[datetime] = None,
+        priority: Optional[int] = None,
     ) -> "Graph":
         """Adds task ``key`` running ``handler`` with ``args`` (see ``arg``); returns the graph.
-        ``not_before`` (a timezone-aware ``datetime``) delays the task until then once it is ready."""
+        ``not_before`` (a timezone-aware ``datetime``) delays the task until then once it is ready;
+        ``priority`` (0 to 9) runs it before lower ones waiting for the same handler and selector."""
         if not isinstance(key, str) or not key:
             raise ValueError(f"a task key must be a non-empty string, got {key!r}")
         if key in self._keys:
@@ -73,6 +75,8 @@ class Graph:
             raise ValueError(str(e)) from None
         if not_before is not None and (not isinstance(not_before, datetime) or not_before.tzinfo is None):
             raise ValueError(f"task {key!r}: not_before must be a timezone-aware datetime, got {not_before!r}")
+        if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 9):
+            raise ValueError(f"task {key!r}: priority must be an integer from 0 to 9, got {priority!r}")
         t: Dict[str, Any] = {"key": key, "name": handler, "args": typed}
         optional = {
             "labelSelector": dict(label_selector) if label_selector is not None else None,
@@ -81,6 +85,7 @@ class Graph:
             "timeoutMs": timeout_ms,
             "passResults": pass_results,
             "notBefore": not_before.isoformat() if not_before is not None else None,
+            "priority": priority,
         }
         t.update({k: v for k, v in optional.items() if v is not None})
         self._tasks.append(t)
