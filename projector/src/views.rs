@@ -68,6 +68,12 @@ impl TaskView {
     pub fn delayed_at(&self, now: DateTime<Utc>) -> bool {
         self.state == TaskState::Pending && self.not_before.is_some_and(|t| t > now)
     }
+
+    /// The state every API shows at `now`: WAITING while a dispatched task waits for its
+    /// `not_before`, else its state.
+    pub fn shown_state(&self, now: DateTime<Utc>) -> TaskState {
+        if self.delayed_at(now) { TaskState::Waiting } else { self.state }
+    }
 }
 
 /// A task's last reported progress.

@@ -164,10 +164,13 @@ async fn a_delayed_task_survives_a_sigkill_and_restart_and_still_waits_for_its_t
             .await;
     let token = login["data"]["token"].as_str().unwrap().to_string();
     let eta = Utc::now() + Span::seconds(2);
-    let body = json!({"task_type": "task", "timestamp": 1, "signatures": [
+    // A short wait: the answer comes while the task still waits for its eta, shown WAITING as
+    // GraphQL shows it.
+    let body = json!({"task_type": "task", "timestamp": 1, "timeout_duration": 300, "signatures": [
         {"name": "echo", "args": [{"type": "string", "value": "eta"}], "eta": eta.to_rfc3339_opts(SecondsFormat::Millis, true)}]});
     let sent = post_json(&format!("{}/api/task/send", server.url), Some(&token), &body).await;
-    assert_eq!(sent["message"], "", "{sent:#}");
+    assert_eq!(sent["message"], "continue", "{sent:#}");
+    assert_eq!(sent["data"]["task_responses"][0]["state"], "WAITING", "{sent:#}");
     assert_eq!(sent["data"]["task_responses"][0]["signatures"][0]["eta"], body["signatures"][0]["eta"]);
     let graph_id = server
         .client

@@ -12,6 +12,7 @@ use crate::errors::Kind;
 use crate::live::What;
 use crate::schema::State;
 use aurora_ledger::Scope;
+use aurora_projector::TaskView;
 use aurora_schemas::seed::Request;
 use aurora_schemas::{GraphId, TaskId};
 use axum::Router;
@@ -182,24 +183,23 @@ fn task_ids(r: &Request, graph: GraphId) -> Vec<TaskId> {
     r.keys().iter().map(|k| TaskId::derive(graph, k)).collect()
 }
 
+/// The read model's views of `ids`, by task id (a task not in it yet is absent).
+async fn views_of(st: &State, ids: &[TaskId]) -> Result<BTreeMap<TaskId, TaskView>, Refusal> {
+    Ok(st.store.tasks(ids.to_vec()).await.map_err(unavailable)?.into_iter().map(|v| (v.task_id, v)).collect())
+}
+
 /// What `send` and `touch` answer about `ids`.
-async fn respond(
-    st: &State,
+fn respond(
     p: &Principal,
     r: &Request,
     graph: GraphId,
     ids: &[TaskId],
+    views: &BTreeMap<TaskId, TaskView>,
     batch_id: String,
     task_uuid: Option<String>,
-) -> Result<Response, Refusal> {
-    let views: BTreeMap<TaskId, _> =
-        st.store.tasks(ids.to_vec()).await.map_err(unavailable)?.into_iter().map(|v| (v.task_id, v)).collect();
-    let answered = Answered {
-        request: r,
-        at: Placement { kind: &r.task_type, graph, members: r.signatures.len() },
-        ids,
-        views: &views,
-    };
+) -> Response {
+    let answered =
+        Answered { request: r, at: Placement { kind: &r.task_type, graph, members: r.signatures.len() }, ids, views };
     let body = CenterResponse {
         uuid: session_uuid(p),
         user: p.user.clone(),
@@ -209,7 +209,7 @@ async fn respond(
         task_uuid,
         task_responses: answered.task_responses(),
     };
-    Ok(ok(answered.message(), body))
+    ok(answered.message(), body)
 }
 
 /// The id `send` answers with: what `simple/touch` takes for this kind.
@@ -261,7 +261,8 @@ async fn send(AxumState(st): Shared, headers: HeaderMap, body: Body) -> Response
             wait_for_end(&st, graph, Instant::now() + wait).await?;
             let ids = task_ids(&r, graph);
             let id = touch_id(&r, graph, &ids);
-            respond(&st, &p, &r, graph, &ids, uuid::Uuid::new_v4().to_string(), Some(id)).await
+            let views = views_of(&st, &ids).await?;
+            Ok(respond(&p, &r, graph, &ids, &views, uuid::Uuid::new_v4().to_string(), Some(id)))
         }
         .await,
     )
@@ -293,8 +294,9 @@ async fn wait_for_end(st: &State, graph: GraphId, until: Instant) -> Result<(), 
     Ok(())
 }
 
-/// The run the request's signatures belong to: every `uuid` must be a task of one run.
-async fn run_of(st: &State, r: &Request) -> Result<(GraphId, Vec<TaskId>), Refusal> {
+/// The run the request's signatures belong to (every `uuid` must be a task of one run), their
+/// ids, and their views.
+async fn run_of(st: &State, r: &Request) -> Result<(GraphId, Vec<TaskId>, BTreeMap<TaskId, TaskView>), Refusal> {
     let mut ids = Vec::new();
     for (i, s) in r.signatures.iter().chain(r.call_back.iter()).enumerate() {
         let what = if i < r.signatures.len() { format!("signature {i}") } else { "`callBack`".to_string() };
@@ -309,14 +311,13 @@ async fn run_of(st: &State, r: &Request) -> Result<(GraphId, Vec<TaskId>), Refus
             .ok_or_else(|| Refusal::bad(format!("{what}: `uuid` `{raw:.60}` is not a task id (task_<uuid>)")))?;
         ids.push(id);
     }
-    let views = st.store.tasks(ids.clone()).await.map_err(unavailable)?;
-    let found: BTreeMap<TaskId, GraphId> = views.iter().map(|v| (v.task_id, v.graph_id)).collect();
-    if let Some(missing) = ids.iter().find(|id| !found.contains_key(id)) {
+    let views = views_of(st, &ids).await?;
+    if let Some(missing) = ids.iter().find(|id| !views.contains_key(id)) {
         return Err(Refusal::new(Kind::NotFound, format!("no task {}", shapes::task_uuid(*missing))));
     }
-    let graphs: std::collections::BTreeSet<GraphId> = found.values().copied().collect();
+    let graphs: std::collections::BTreeSet<GraphId> = views.values().map(|v| v.graph_id).collect();
     match graphs.into_iter().collect::<Vec<_>>()[..] {
-        [graph] => Ok((graph, ids)),
+        [graph] => Ok((graph, ids, views)),
         _ => Err(Refusal::bad("the signatures belong to different runs; touch one run at a time")),
     }
 }
@@ -335,8 +336,8 @@ async fn touch(AxumState(st): Shared, headers: HeaderMap, body: Body) -> Respons
             check_request(&r)?;
             // The same shape checks as `send` (kind, signatures, callBack), nothing submitted.
             r.to_graph_spec().map_err(|problems| Refusal::bad(problems.join("; ")))?;
-            let (graph, ids) = run_of(&st, &r).await?;
-            respond(&st, &p, &r, graph, &ids, r.batch_id.clone().unwrap_or_default(), None).await
+            let (graph, ids, views) = run_of(&st, &r).await?;
+            Ok(respond(&p, &r, graph, &ids, &views, r.batch_id.clone().unwrap_or_default(), None))
         }
         .await,
     )
@@ -375,14 +376,7 @@ async fn simple_touch(AxumState(st): Shared, headers: HeaderMap, body: Body) -> 
                         Refusal::new(Kind::NotFound, format!("no {kind} {}", shapes::run_uuid(kind, graph)))
                     })?;
                     let ids: Vec<TaskId> = spec.tasks.iter().map(|t| TaskId::derive(graph, &t.key)).collect();
-                    let mut views: BTreeMap<TaskId, _> = st
-                        .store
-                        .tasks(ids.clone())
-                        .await
-                        .map_err(unavailable)?
-                        .into_iter()
-                        .map(|v| (v.task_id, v))
-                        .collect();
+                    let mut views = views_of(&st, &ids).await?;
                     let ordered: Vec<_> = ids.iter().map(|id| views.remove(id)).collect();
                     let message = shapes::verdict(&ordered.iter().map(Option::as_ref).collect::<Vec<_>>());
                     let rows: Vec<Option<shapes::StateRow>> =

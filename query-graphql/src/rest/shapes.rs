@@ -185,7 +185,7 @@ pub struct Answered<'a> {
 }
 
 fn state_of(view: Option<&TaskView>) -> TaskState {
-    view.map_or(TaskState::Waiting, |v| v.state)
+    view.map_or(TaskState::Waiting, |v| v.shown_state(Utc::now()))
 }
 
 fn results_of(view: Option<&TaskView>) -> Option<Vec<Value>> {
@@ -289,7 +289,7 @@ pub fn state_row(view: &TaskView) -> StateRow {
     StateRow {
         task_uuid: task_uuid(view.task_id),
         task_name: view.name.clone(),
-        state: view.state.to_string(),
+        state: view.shown_state(Utc::now()).to_string(),
         results: (view.state == TaskState::Success).then(|| {
             view.results.iter().flatten().map(|r| TypedOut { ty: r.ty.clone(), value: r.value.clone() }).collect()
         }),

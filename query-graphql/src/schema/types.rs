@@ -227,8 +227,7 @@ pub struct TaskRun {
 
 impl From<TaskView> for TaskRun {
     fn from(v: TaskView) -> Self {
-        // A dispatched task that waits for its `notBefore` is shown as WAITING until then.
-        let state = if v.delayed_at(Utc::now()) { aurora_schemas::TaskState::Waiting } else { v.state };
+        let state = v.shown_state(Utc::now());
         Self {
             id: ID(v.task_id.to_string()),
             key: v.key,
