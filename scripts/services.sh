@@ -110,7 +110,8 @@ ensure_celery() {
   export AURORA_BENCH_PYTHON="$VENV_PYTHON"
 }
 
-# The third-party clients the end-to-end tests drive Aurora with (tests/clients/: graphql-core).
+# The third-party clients the end-to-end tests drive Aurora with (tests/clients/: graphql-core, and
+# opentelemetry-proto for the OTLP receiver of the trace-export test).
 ensure_test_clients() {
   ensure_venv target/test-venv tests/clients/requirements.txt
   export AURORA_TEST_PYTHON="$VENV_PYTHON"

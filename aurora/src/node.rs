@@ -43,6 +43,9 @@ impl Node {
     /// Connects the backends and starts `which` roles; returns once the listener is bound. The
     /// gateway adds an `admin` user with the password hash `admin_hash` when given.
     pub async fn start_roles(config: Config, which: Roles, admin_hash: Option<&str>) -> anyhow::Result<Self> {
+        if let Some(endpoint) = &config.tracing.otlp_endpoint {
+            aurora_telemetry::install(endpoint, trace_resource(&config, which));
+        }
         let b = backends::connect(&config).await?;
         let shutdown = CancellationToken::new();
         let mut roles = JoinSet::new();
@@ -86,8 +89,25 @@ impl Node {
             }
             self.shutdown.cancel();
         }
+        // The spans of the last moments (a run's end, the final attempts) go out before exit.
+        aurora_telemetry::export::flush(std::time::Duration::from_secs(5)).await;
         failed.map_or(Ok(()), Err)
     }
+}
+
+/// What this process's spans say about it: the service, its version and its roles.
+fn trace_resource(config: &Config, which: Roles) -> Vec<(String, aurora_telemetry::Value)> {
+    let roles: Vec<&str> = [(which.gateway, "gateway"), (which.projector, "projector"), (which.worker, "worker")]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+    let service = config.tracing.service_name.clone().unwrap_or_else(|| "aurora".into());
+    vec![
+        ("service.name".into(), service.into()),
+        ("service.version".into(), env!("CARGO_PKG_VERSION").into()),
+        ("aurora.roles".into(), roles.join(",").into()),
+        ("process.pid".into(), i64::from(std::process::id()).into()),
+    ]
 }
 
 /// A random password for the `admin` user when none is given.

@@ -38,11 +38,17 @@ fn values(v: &Value) -> String {
 
 fn detail(ty: &str, data: &Value) -> String {
     match ty {
-        "GraphSubmitted" => format!(
-            "by {}, {} tasks",
-            data["submitter"].as_str().unwrap_or("?"),
-            data["spec"]["tasks"].as_array().map_or(0, Vec::len)
-        ),
+        "GraphSubmitted" => {
+            let by = format!(
+                "by {}, {} tasks",
+                data["submitter"].as_str().unwrap_or("?"),
+                data["spec"]["tasks"].as_array().map_or(0, Vec::len)
+            );
+            match data["forked_from"]["graph"].as_str() {
+                Some(source) => format!("{by}, a rerun of {source} as of position {}", data["forked_from"]["position"]),
+                None => by,
+            }
+        }
         "TaskPending" => format!("{}({})", data["name"].as_str().unwrap_or("?"), values(&data["args"])),
         "TaskReceived" => format!("attempt {} on {}", data["attempt"], data["worker_id"].as_str().unwrap_or("?")),
         "TaskStarted" => format!("attempt {}", data["attempt"]),
@@ -60,6 +66,11 @@ fn detail(ty: &str, data: &Value) -> String {
             data["retry_at"].as_str().unwrap_or("?")
         ),
         "TaskSucceeded" => format!("-> {}", values(&data["results"])),
+        "TaskReused" => format!(
+            "-> {} (reused from run {}, not run)",
+            values(&data["results"]),
+            data["source"]["graph"].as_str().unwrap_or("?")
+        ),
         "TaskFailed" => format!("{} ({})", data["error"].as_str().unwrap_or(""), data["kind"].as_str().unwrap_or("")),
         "TaskSkipped" => format!("upstream `{}` failed", data["upstream"].as_str().unwrap_or("?")),
         "TaskCancelled" | "GraphCancelRequested" | "GraphCancelled" => {

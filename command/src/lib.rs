@@ -2,6 +2,7 @@
 //! ledger itself (conditional appends), never from read models.
 
 mod error;
+pub mod rerun;
 mod service;
 
 pub use error::Error;

@@ -1,11 +1,12 @@
 //! `submit` and `cancel`.
 
 use crate::Error;
+use crate::rerun;
 use aurora_coord::Registry;
 use aurora_ledger::{AppendRequest, Ledger};
-use aurora_schemas::event::EventData;
+use aurora_schemas::event::{EventData, ForkedFrom};
 use aurora_schemas::validate::{Limits, problems};
-use aurora_schemas::{Catalog, EventMeta, GraphId, GraphSpec, GraphState, NewEvent, TaskId, hash};
+use aurora_schemas::{Catalog, EventMeta, GraphId, GraphSpec, GraphState, HandlerInfo, NewEvent, TaskId, hash};
 use std::collections::HashSet;
 use std::sync::Arc;
 use tracing::{info, instrument};
@@ -81,36 +82,124 @@ impl Service {
     /// Validates `spec` and appends `GraphSubmitted` with the roots' `TaskPending`, atomically.
     #[instrument(skip_all, fields(actor, tasks = spec.tasks.len()))]
     pub async fn submit(&self, spec: GraphSpec, actor: &str) -> Result<Submitted, Error> {
+        let started = chrono::Utc::now();
+        let (spec, warnings) = self.validated(spec, &[]).await?;
+        let has_predecessor: HashSet<&str> = spec.edges.iter().map(|e| e.to.as_str()).collect();
+        let roots: Vec<(String, EventData)> = spec
+            .tasks
+            .iter()
+            .filter(|t| !has_predecessor.contains(t.key.as_str()))
+            .map(|t| (t.key.clone(), EventData::pending(t, t.args.clone())))
+            .collect();
+        self.create(spec, roots, None, actor, warnings, started).await
+    }
+
+    /// Submits a new run of `source`'s spec with `request`'s overrides, reusing what succeeded
+    /// there (`TaskReused`) and running the rest (see [`crate::rerun`]), atomically.
+    #[instrument(skip_all, fields(source = %source, actor))]
+    pub async fn rerun(
+        &self,
+        source: GraphId,
+        request: &rerun::Request,
+        idempotency_key: Option<String>,
+        actor: &str,
+    ) -> Result<Submitted, Error> {
+        let started = chrono::Utc::now();
+        let events = self.ledger.read_graph(source).await?;
+        if events.is_empty() {
+            return Err(Error::NotFound(source.to_string()));
+        }
+        let plan = rerun::plan(source, &events, request).map_err(Error::Rejected)?;
+        let mut spec = plan.spec;
+        spec.idempotency_key = idempotency_key;
+        // A reused task is never run: its handler need not be offered any more.
+        let reused: Vec<&str> = plan.reused.iter().map(|r| r.name.as_str()).collect();
+        let (spec, warnings) = self.validated(spec, &reused).await?;
+        let mut first = Vec::with_capacity(plan.reused.len() + plan.ready.len());
+        for r in plan.reused {
+            let data = EventData::TaskReused { key: r.key.clone(), name: r.name, results: r.results, source: r.source };
+            first.push((r.key, data));
+        }
+        for (key, args) in plan.ready {
+            let task = spec.task(&key).expect("the plan's tasks are the spec's");
+            first.push((key.clone(), EventData::pending(task, args)));
+        }
+        let forked_from = ForkedFrom { graph: source, position: plan.position };
+        let submitted = self.create(spec, first, Some(forked_from), actor, warnings, started).await?;
+        info!(graph_id = %submitted.graph_id, source = %source, "rerun submitted");
+        Ok(submitted)
+    }
+
+    /// Checks `spec` against the limits and the live workers' handlers (`unneeded` handlers need
+    /// not be offered), and normalizes it; returns it with the warnings for the submitter.
+    async fn validated(&self, spec: GraphSpec, unneeded: &[&str]) -> Result<(GraphSpec, Vec<String>), Error> {
         let workers = self.registry.workers().await?;
-        let catalog: Catalog = workers.iter().flat_map(|w| w.handlers.iter().cloned()).collect();
+        let offered = workers.iter().flat_map(|w| w.handlers.iter().cloned());
+        let stand_ins = unneeded.iter().map(|name| HandlerInfo {
+            name: (*name).to_string(),
+            usage: "reused: not run".into(),
+            arg_types: vec!["...any".into()],
+            result_types: vec!["...any".into()],
+        });
+        let catalog: Catalog = offered
+            .chain(stand_ins.filter(|h| !workers.iter().any(|w| w.handlers.iter().any(|o| o.name == h.name))))
+            .collect();
         let found = problems(&spec, &self.limits, &catalog);
         if !found.is_empty() {
             return Err(Error::Rejected(found.join("; ")));
         }
         let spec = spec.with_backoff_at_least(self.limits.min_retry_backoff_ms).normalized();
         let warnings = unmatched_selectors(&spec, &workers);
+        Ok((spec, warnings))
+    }
+
+    /// Appends the run's `GraphSubmitted` and the first event of each task in `first` (each at
+    /// expected version 0) in one atomic append; an idempotency key already used returns that run.
+    async fn create(
+        &self,
+        spec: GraphSpec,
+        first: Vec<(String, EventData)>,
+        forked_from: Option<ForkedFrom>,
+        actor: &str,
+        warnings: Vec<String>,
+        started: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Submitted, Error> {
         let spec_hash = hash::sha256_hex(&serde_json::to_value(&spec).expect("specs always serialise"));
         let graph_id = match &spec.idempotency_key {
             Some(key) => GraphId::for_idempotency_key(actor, key),
             None => GraphId::new(),
         };
-        let has_predecessor: HashSet<&str> = spec.edges.iter().map(|e| e.to.as_str()).collect();
-        let mut requests = Vec::with_capacity(1 + spec.tasks.len());
-        for task in spec.tasks.iter().filter(|t| !has_predecessor.contains(t.key.as_str())) {
-            let id = TaskId::derive(graph_id, &task.key);
-            let pending = EventData::pending(task, task.args.clone());
-            requests.push(AppendRequest::new(0, vec![NewEvent::task(graph_id, id, pending, meta(actor, graph_id))]));
-        }
+        let mut requests = Vec::with_capacity(1 + first.len());
         let submitted = EventData::GraphSubmitted {
             spec: spec.clone(),
             spec_hash: spec_hash.clone(),
             submitter: actor.to_string(),
             idempotency_key: spec.idempotency_key.clone(),
+            forked_from,
         };
-        requests.insert(0, AppendRequest::new(0, vec![NewEvent::graph(graph_id, submitted, meta(actor, graph_id))]));
+        requests.push(AppendRequest::new(0, vec![NewEvent::graph(graph_id, submitted, meta(actor, graph_id))]));
+        for (key, data) in first {
+            let id = TaskId::derive(graph_id, &key);
+            requests.push(AppendRequest::new(0, vec![NewEvent::task(graph_id, id, data, meta(actor, graph_id))]));
+        }
         match self.ledger.append_all(requests).await {
             Ok(_) => {
                 info!(graph_id = %graph_id, actor, tasks = spec.tasks.len(), "graph submitted");
+                if aurora_telemetry::enabled() {
+                    let root = aurora_telemetry::span::run_span(graph_id);
+                    aurora_telemetry::Span::between(
+                        graph_id,
+                        Some(root),
+                        "submit",
+                        aurora_telemetry::Kind::Server,
+                        started,
+                        started,
+                    )
+                    .attr("aurora.submitter", actor)
+                    .attr("aurora.tasks", spec.tasks.len())
+                    .attr("aurora.edges", spec.edges.len())
+                    .finish();
+                }
                 Ok(Submitted { graph_id, duplicate: false, warnings })
             }
             Err(e) if e.is_conflict() && spec.idempotency_key.is_some() => {

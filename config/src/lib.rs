@@ -50,6 +50,8 @@ pub struct Config {
     pub limits: Limits,
     /// The HTTP surface: cross-origin requests, the REST API's waits.
     pub http: Http,
+    /// Trace export (OpenTelemetry).
+    pub tracing: Tracing,
     /// User-defined metrics (the seed's `metrics.toml`): handlers update them, each worker's
     /// `/metrics` shows them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -106,6 +108,19 @@ impl Default for Http {
     fn default() -> Self {
         Self { cors_origins: Vec::new(), send_max_wait_secs: 300 }
     }
+}
+
+/// Trace export: each run as one OpenTelemetry trace (its id is the graph id), sent over OTLP.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tracing {
+    /// The OTLP/HTTP collector, e.g. `http://127.0.0.1:4318` (spans go to its `/v1/traces`, as
+    /// protobuf); unset, nothing is exported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of this process's spans; `aurora` when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
 }
 
 /// Bounds on what one client (or one request) may cost the server; each refusal names the limit.
@@ -342,6 +357,7 @@ impl Default for Config {
             log: Log { format: "text".into(), level: "info".into() },
             limits: Limits::default(),
             http: Http::default(),
+            tracing: Tracing::default(),
             metrics: Vec::new(),
             faas: Vec::new(),
         }

@@ -253,6 +253,17 @@ mod tests {
     }
 
     #[test]
+    fn the_otlp_endpoint_must_be_an_http_url() {
+        let ok = load(None, vec![], &[("tracing.otlp_endpoint".into(), r#""http://127.0.0.1:4318""#.into())])
+            .expect("an http URL is valid");
+        assert_eq!(ok.tracing.otlp_endpoint.as_deref(), Some("http://127.0.0.1:4318"));
+        let err = load(None, vec![], &[("tracing.otlp_endpoint".into(), r#""127.0.0.1:4318""#.into())])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tracing.otlp_endpoint `127.0.0.1:4318` is not an OTLP/HTTP collector URL"), "{err}");
+    }
+
+    #[test]
     fn user_metrics_are_checked_all_at_once() {
         let dir = std::env::temp_dir().join(format!("aurora-metrics-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");

@@ -16,6 +16,14 @@ pub(crate) fn problems(c: &Config) -> Vec<String> {
             ));
         }
     }
+    if let Some(endpoint) = &c.tracing.otlp_endpoint {
+        let rest = endpoint.strip_prefix("http://").or_else(|| endpoint.strip_prefix("https://"));
+        if !rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/')) {
+            out.push(format!(
+                "tracing.otlp_endpoint `{endpoint}` is not an OTLP/HTTP collector URL such as http://127.0.0.1:4318"
+            ));
+        }
+    }
     out.extend(metric_problems(&c.metrics));
     if c.http.send_max_wait_secs == 0 {
         out.push("http.send_max_wait_secs must be at least 1 (seconds a REST send may wait for its run)".into());

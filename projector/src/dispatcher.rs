@@ -93,7 +93,7 @@ impl Dispatcher {
                 _ => {}
             }
         }
-        self.publish(now).await
+        self.publish_traced(now).await
     }
 
     /// After a restart or a change of leader: order every pending task again, and schedule due
@@ -128,12 +128,30 @@ impl Dispatcher {
             tokio::select! {
                 _ = me.shutdown.cancelled() => {}
                 _ = tokio::time::sleep(delay) => {
-                    if let Err(e) = me.publish(vec![order]).await {
+                    if let Err(e) = me.publish_traced(vec![order]).await {
                         warn!(error = %e, "could not publish a due order (a retry or a delayed task); it is re-ordered on restart");
                     }
                 }
             }
         });
+    }
+
+    /// Publishes first orders (not re-orders after a restart) and records their dispatch spans,
+    /// the parents their attempts name: a re-order keeps the span id of the first, so it records
+    /// none, which keeps span ids unique.
+    async fn publish_traced(self: &Arc<Self>, orders: Vec<TaskOrder>) -> Result<(), DispatchError> {
+        if !aurora_telemetry::enabled() || orders.is_empty() {
+            return self.publish(orders).await;
+        }
+        let started = Utc::now();
+        let spans: Vec<_> = orders.iter().map(|o| crate::traces::dispatch_span(o, started, started)).collect();
+        self.publish(orders).await?;
+        let ended = Utc::now();
+        for mut span in spans {
+            span.end = ended;
+            aurora_telemetry::record(span);
+        }
+        Ok(())
     }
 
     async fn publish(self: &Arc<Self>, orders: Vec<TaskOrder>) -> Result<(), DispatchError> {

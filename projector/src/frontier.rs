@@ -68,7 +68,7 @@ impl Frontier {
                     self.on_failure(e).await?;
                     check_end.insert(e.graph_id);
                 }
-                EventData::TaskCancelled { .. } | EventData::TaskSkipped { .. } => {
+                EventData::TaskCancelled { .. } | EventData::TaskSkipped { .. } | EventData::TaskReused { .. } => {
                     check_end.insert(e.graph_id);
                 }
                 EventData::GraphCancelRequested { .. } => {

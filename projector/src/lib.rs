@@ -9,6 +9,7 @@ pub mod replay;
 pub mod service;
 pub mod store;
 pub mod topology;
+pub mod traces;
 mod transition;
 pub mod views;
 

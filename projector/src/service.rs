@@ -210,9 +210,15 @@ impl Service {
     }
 
     async fn process(&self, batch: &[Event], frontier: &Frontier, dispatcher: &Arc<Dispatcher>) -> Result<(), Error> {
+        let started = chrono::Utc::now();
         let outcome = self.apply_filling_gaps(batch.to_vec()).await?;
         frontier.react(batch, &outcome.rows).await?;
         dispatcher.react(batch, &outcome.rows).await?;
+        if aurora_telemetry::enabled() {
+            for span in crate::traces::batch_spans(batch, &outcome.rows, started, chrono::Utc::now()) {
+                aurora_telemetry::record(span);
+            }
+        }
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 //! or interleaving streams differently yields the same rows. Stores load the rows an event
 //! touches into a [`Model`], apply, and write the rows back.
 
-use aurora_schemas::event::EventData;
+use aurora_schemas::event::{EventData, ForkedFrom, SourceEvent};
 use aurora_schemas::{Event, GraphId, GraphState, LabelSelector, TaskId, TaskState, TypedValue};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -61,6 +61,9 @@ pub struct TaskView {
     /// 0 to 9 (from `TaskPending`).
     #[serde(default)]
     pub priority: u8,
+    /// A rerun reused this task's results instead of running it: where they came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<SourceEvent>,
 }
 
 impl TaskView {
@@ -116,6 +119,9 @@ pub struct GraphView {
     pub seq: u64,
     /// The graph stream version this row reflects.
     pub version: u64,
+    /// The run this one reruns (`rerunGraph`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forked_from: Option<ForkedFrom>,
 }
 
 /// What applying one event did.
@@ -165,6 +171,7 @@ fn placeholder(task_id: TaskId, graph_id: GraphId, at: DateTime<Utc>) -> TaskVie
         progress: None,
         not_before: None,
         priority: 0,
+        reused_from: None,
     }
 }
 
@@ -244,6 +251,12 @@ impl Model {
             EventData::TaskSkipped { upstream } => {
                 row.error = Some(format!("skipped: upstream task `{upstream}` failed"));
             }
+            EventData::TaskReused { key, name, results, source } => {
+                row.key.clone_from(key);
+                row.name.clone_from(name);
+                row.results = Some(results.clone());
+                row.reused_from = Some(source.clone());
+            }
             _ => {}
         }
         let (now_terminal, failed) = (row.state.is_terminal(), row.state == TaskState::Failure);
@@ -265,7 +278,7 @@ impl Model {
         if e.version > current + 1 {
             return Applied::Gap { from_version: current + 1 };
         }
-        if let EventData::GraphSubmitted { spec, submitter, .. } = &e.data {
+        if let EventData::GraphSubmitted { spec, submitter, forked_from, .. } = &e.data {
             let mut view = GraphView {
                 graph_id: e.graph_id,
                 name: spec.name.clone(),
@@ -279,6 +292,7 @@ impl Model {
                 tasks_failed: 0,
                 seq: e.position,
                 version: 1,
+                forked_from: forked_from.clone(),
             };
             for task in &spec.tasks {
                 let id = TaskId::derive(e.graph_id, &task.key);

@@ -48,6 +48,9 @@ pub enum EventData {
         /// The idempotency key, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         idempotency_key: Option<String>,
+        /// The run this one reruns (`rerunGraph`), and the ledger position it was based on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        forked_from: Option<ForkedFrom>,
     },
     /// Someone asked to cancel the run.
     GraphCancelRequested {
@@ -163,6 +166,42 @@ pub enum EventData {
         /// The key of the failed upstream task.
         upstream: String,
     },
+    /// A rerun took this task's results from the run it forked from: it succeeded without
+    /// running (terminal, like `TaskSucceeded`).
+    TaskReused {
+        /// The task's key in its graph.
+        key: String,
+        /// The handler (not called).
+        name: String,
+        /// The results, as the source run recorded them.
+        results: Vec<TypedValue>,
+        /// The source run's `TaskSucceeded` they were taken from.
+        source: SourceEvent,
+    },
+}
+
+/// Where a rerun came from: `GraphSubmitted.forked_from`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForkedFrom {
+    /// The source run.
+    pub graph: GraphId,
+    /// The ledger position of the last source-run event the rerun was planned from.
+    pub position: u64,
+}
+
+/// An event of another stream that a new event points at, verifiable by its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceEvent {
+    /// The source run.
+    pub graph: GraphId,
+    /// The stream.
+    pub stream: StreamId,
+    /// Its version there.
+    pub version: u64,
+    /// Its id.
+    pub event_id: Uuid,
+    /// Its hash.
+    pub hash: String,
 }
 
 /// The event type names, as stored in the envelope's `type`.
@@ -196,6 +235,8 @@ pub enum EventType {
     TaskCancelled,
     #[allow(missing_docs)]
     TaskSkipped,
+    #[allow(missing_docs)]
+    TaskReused,
 }
 
 impl EventType {
@@ -216,6 +257,7 @@ impl EventType {
             Self::TaskFailed => "TaskFailed",
             Self::TaskCancelled => "TaskCancelled",
             Self::TaskSkipped => "TaskSkipped",
+            Self::TaskReused => "TaskReused",
         }
     }
 
@@ -243,6 +285,7 @@ impl EventData {
             Self::TaskFailed { .. } => EventType::TaskFailed,
             Self::TaskCancelled { .. } => EventType::TaskCancelled,
             Self::TaskSkipped { .. } => EventType::TaskSkipped,
+            Self::TaskReused { .. } => EventType::TaskReused,
         }
     }
 

@@ -67,6 +67,7 @@ impl TaskState {
             EventType::TaskFailed => Self::Failure,
             EventType::TaskCancelled => Self::Cancelled,
             EventType::TaskSkipped => Self::Skipped,
+            EventType::TaskReused => Self::Success,
             _ => return None,
         })
     }
@@ -82,7 +83,8 @@ impl TaskState {
         let ty = event.event_type();
         let next = Self::after(ty).ok_or(IllegalTransition { from: self, event: ty })?;
         let legal = match self {
-            Self::Waiting => matches!(ty, E::TaskPending | E::TaskCancelled | E::TaskSkipped),
+            // A rerun's reused task starts (and ends) with `TaskReused`.
+            Self::Waiting => matches!(ty, E::TaskPending | E::TaskCancelled | E::TaskSkipped | E::TaskReused),
             Self::Pending | Self::Retry => {
                 matches!(ty, E::TaskReceived | E::TaskCancelled | E::TaskFailed)
             }

@@ -3,6 +3,7 @@
 //! moves on without it (its run was cancelled, or another worker took it over), record the outcome
 //! at the next version, tell the handler what became of it, and only then ack.
 
+use crate::attempt_trace::AttemptTrace;
 use crate::handlers::{Context, Handler, HandlerError, Progress, Registry, Settled, StopReason};
 use crate::outcome::{self, Failure, RetryPolicy};
 use aurora_broker::Delivery;
@@ -125,6 +126,7 @@ impl Runner {
             crate::metrics::DUPLICATES.with_label_values(&[&order.queue.handler]).inc();
             return Ok(Outcome::Duplicate);
         };
+        let trace = AttemptTrace::start(&order, &self.worker_id, attempt, order.takeover || redelivered);
         let mut ctx = Context::new(order.task_id, order.graph_id, attempt);
         ctx.key.clone_from(&order.key);
         let timer = crate::metrics::DURATION.with_label_values(&[&order.queue.handler]).start_timer();
@@ -143,10 +145,12 @@ impl Runner {
                         ),
                     )
                     .await;
+                trace.end("superseded", None);
                 return Ok(Outcome::Superseded);
             }
             Ran::Abandoned(why) => {
                 info!(task_id = %order.task_id, attempt, why, "attempt abandoned; handing the delivery back for a takeover");
+                trace.end("abandoned", Some(&why));
                 return Ok(Outcome::Abandoned);
             }
         };
@@ -170,11 +174,13 @@ impl Runner {
                         (None, true) => Settled::Recorded(state),
                     };
                     handler.settled(&ctx, settled).await;
+                    trace.recorded(&data, state.as_str());
                     return Ok(Outcome::Recorded(state));
                 }
                 Err(e) if e.is_conflict() => {
                     info!(task_id = %order.task_id, attempt, "task moved on while running (cancelled or taken over)");
                     handler.settled(&ctx, Settled::Superseded("the task moved on while the attempt ran".into())).await;
+                    trace.end("superseded", None);
                     return Ok(Outcome::Superseded);
                 }
                 Err(e) => {
@@ -184,6 +190,7 @@ impl Runner {
                 }
             }
         }
+        trace.end("unrecorded", Some("the outcome could not be recorded; the order runs again"));
         Err(aurora_ledger::Error::Unavailable(format!("could not record the outcome of task {}", order.task_id)))
     }
 

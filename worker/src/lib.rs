@@ -7,6 +7,7 @@
 //! deployment, as `examples/custom-worker/` does.
 
 pub mod attempt;
+mod attempt_trace;
 pub mod deploy;
 pub mod handlers;
 pub mod metrics;

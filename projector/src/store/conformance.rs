@@ -35,6 +35,7 @@ fn named_run(n: usize, pos: &mut u64, name: Option<&str>) -> (GraphId, Vec<Event
         spec_hash: "h".into(),
         submitter: "admin".into(),
         idempotency_key: None,
+        forked_from: None,
     };
     let mut out = vec![seal(NewEvent::graph(g, submitted, EventMeta::default()), 1, "")];
     let t = TaskId::derive(g, "t0");

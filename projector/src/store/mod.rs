@@ -18,6 +18,8 @@ pub struct GraphFilter {
     pub state: Option<GraphState>,
     /// Only runs whose name contains this, ignoring case.
     pub name: Option<String>,
+    /// Only reruns of this run (`rerunGraph`).
+    pub forked_from: Option<GraphId>,
 }
 
 /// What went wrong with the read store.

@@ -159,6 +159,7 @@ impl ReadStore for MongoStore {
                     "state": v.state.as_str(),
                     "seq": v.seq as i64,
                     "name_lower": v.name.as_deref().unwrap_or_default().to_lowercase(),
+                    "forked_from": v.forked_from.as_ref().map(|f| f.graph.to_string()),
                     "version": v.version as i64,
                     "doc": serde_json::to_string(v).map_err(corrupt)?,
                 });
@@ -211,6 +212,9 @@ impl ReadStore for MongoStore {
         if let Some(name) = &which.name {
             // Rows keep their name lower-cased for this match; the pattern is the literal text.
             filter.insert("name_lower", doc! { "$regex": regex_literal(&name.to_lowercase()) });
+        }
+        if let Some(source) = which.forked_from {
+            filter.insert("forked_from", source.to_string());
         }
         let docs: Vec<Document> = self
             .graphs

@@ -194,15 +194,19 @@ impl ReadStore for SqliteStore {
         before_seq: Option<u64>,
     ) -> Result<Vec<GraphView>, Error> {
         let (state, name) = (filter.state, filter.name.clone());
+        let forked_from = filter.forked_from.map(|g| g.to_string());
         self.with(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT doc FROM graphs WHERE (?1 IS NULL OR state = ?1) AND seq < ?2 \
                  AND (?4 IS NULL OR instr(lower(coalesce(json_extract(doc, '$.name'), '')), lower(?4)) > 0) \
+                 AND (?5 IS NULL OR json_extract(doc, '$.forked_from.graph') = ?5) \
                  ORDER BY seq DESC LIMIT ?3",
             )?;
             let before = before_seq.map(|s| s as i64).unwrap_or(i64::MAX);
             let docs = stmt
-                .query_map(params![state.map(|s| s.as_str()), before, first as i64, name], |r| r.get::<_, String>(0))?
+                .query_map(params![state.map(|s| s.as_str()), before, first as i64, name, forked_from], |r| {
+                    r.get::<_, String>(0)
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
             docs.iter().map(|d| serde_json::from_str(d).map_err(corrupt)).collect()
         })

@@ -36,6 +36,7 @@ fn history() -> Vec<Event> {
                 spec_hash: "h".into(),
                 submitter: "admin".into(),
                 idempotency_key: None,
+                forked_from: None,
             },
             meta(),
         ),

@@ -479,6 +479,7 @@ mod tests {
             progress: None,
             not_before: None,
             priority: 0,
+            reused_from: None,
         }
     }
 

@@ -44,8 +44,11 @@ impl Query {
                 c.parse::<u64>().map_err(|_| error(Kind::BadInput, format!("`{c}` is not a cursor from this API")))
             })
             .transpose()?;
-        let filter =
-            aurora_projector::GraphFilter { state: state_filter.map(Into::into), name: name.filter(|n| !n.is_empty()) };
+        let filter = aurora_projector::GraphFilter {
+            state: state_filter.map(Into::into),
+            name: name.filter(|n| !n.is_empty()),
+            forked_from: None,
+        };
         let mut views = state(ctx).store.graphs(&filter, first as usize + 1, before).await.map_err(unavailable)?;
         let has_next_page = views.len() > first as usize;
         views.truncate(first as usize);
