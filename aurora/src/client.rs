@@ -190,13 +190,18 @@ impl Client {
 
     /// A run's whole history (graph and task events in ledger order), page by page.
     pub async fn history(&self, id: &str) -> Result<Vec<Value>, Error> {
+        self.history_as_of(id, None).await
+    }
+
+    /// A run's history up to `as_of` (an RFC 3339 time; everything when `None`), page by page.
+    pub async fn history_as_of(&self, id: &str, as_of: Option<&str>) -> Result<Vec<Value>, Error> {
         let q = format!(
-            "query($id: ID!, $after: String) {{ graph(id: $id) {{ history(first: {HISTORY_PAGE}, after: $after) {{ {EVENT_FIELDS} }} }} }}"
+            "query($id: ID!, $after: String, $asOf: DateTime) {{ graph(id: $id, asOf: $asOf) {{ history(first: {HISTORY_PAGE}, after: $after) {{ {EVENT_FIELDS} }} }} }}"
         );
         let mut all = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let data = self.query(&q, json!({ "id": id, "after": after })).await?;
+            let data = self.query(&q, json!({ "id": id, "after": after, "asOf": as_of })).await?;
             let page = data["graph"]["history"].as_array().cloned().unwrap_or_default();
             let full = page.len() == HISTORY_PAGE;
             after = page.last().and_then(|e| e["position"].as_str()).map(str::to_string);

@@ -32,7 +32,7 @@ pub fn assert_invariants(graph: &Value) {
         })
         .count();
     assert_eq!(graph_ends, 1, "graph {id} has {graph_ends} terminal graph events");
-    const TERMINAL: [&str; 4] = ["TaskSucceeded", "TaskFailed", "TaskCancelled", "TaskSkipped"];
+    const TERMINAL: [&str; 5] = ["TaskSucceeded", "TaskFailed", "TaskCancelled", "TaskSkipped", "TaskReused"];
     for t in graph["tasks"].as_array().expect("tasks") {
         let key = t["key"].as_str().unwrap_or("?");
         let history = t["history"].as_array().expect("history");

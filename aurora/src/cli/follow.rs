@@ -81,12 +81,44 @@ pub async fn submit(args: &ClientArgs, file: &Path, watch: Option<Mode>) -> anyh
     }
 }
 
-/// `aurora events ID`: the whole history, page by page.
-pub async fn events(args: &ClientArgs, id: &str, json: bool) -> anyhow::Result<ExitCode> {
+/// How `aurora events` shows a history.
+#[derive(Debug, Clone, Default)]
+pub struct Replay {
+    /// JSON lines instead of a table.
+    pub json: bool,
+    /// Only the events recorded at or before this RFC 3339 time (the run as it stood then).
+    pub as_of: Option<String>,
+    /// Replay with the recorded gaps between events, this many times faster.
+    pub speed: Option<f64>,
+}
+
+/// `aurora events ID`: the whole history (up to `--as-of`), page by page, at `--speed`.
+pub async fn events(args: &ClientArgs, id: &str, how: &Replay) -> anyhow::Result<ExitCode> {
+    if let Some(t) = &how.as_of {
+        t.parse::<chrono::DateTime<chrono::Utc>>().with_context(|| {
+            format!("--as-of `{t}` is not an RFC 3339 time such as 2026-12-02T10:15:00Z or 2026-12-02T11:15:00+01:00")
+        })?;
+    }
+    if how.speed.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
+        bail!("--speed must be a positive number (2 replays twice as fast as recorded)");
+    }
     let c = client(args)?;
     let keys = task_keys(&c, id).await?.0;
-    for e in c.history(id).await.map_err(|e| explain(c.server(), e))? {
-        let line = if json { e.to_string() } else { render::line(&e, &keys, args.utc) };
+    let history = c.history_as_of(id, how.as_of.as_deref()).await.map_err(|e| explain(c.server(), e))?;
+    if history.is_empty()
+        && let Some(t) = &how.as_of
+    {
+        bail!("run {id} had not been submitted at {t}");
+    }
+    let mut previous: Option<chrono::DateTime<chrono::Utc>> = None;
+    for e in history {
+        let at = e["recordedAt"].as_str().and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok());
+        if let (Some(speed), Some(before), Some(at)) = (how.speed, previous, at) {
+            let gap = (at - before).to_std().unwrap_or_default();
+            tokio::time::sleep(gap.div_f64(speed)).await;
+        }
+        previous = at.or(previous);
+        let line = if how.json { e.to_string() } else { render::line(&e, &keys, args.utc) };
         if !emit(&line)? {
             break;
         }

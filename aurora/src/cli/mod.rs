@@ -2,6 +2,7 @@
 //! ([`session`], [`follow`], [`runs`]) and the operator tools ([`offline`]).
 
 mod follow;
+mod history;
 mod offline;
 mod runs;
 mod serve;
@@ -156,13 +157,47 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Print a run's whole history.
+    /// Print a run's whole history, or its history up to a moment, or replay it at a speed.
+    #[command(after_help = "Examples:\n  aurora events ID --as-of 2026-12-02T10:15:00Z\n  aurora events ID --speed 10")]
     Events {
         /// The run's id.
         id: String,
         /// Print the events as JSON lines instead of a table.
         #[arg(long)]
         json: bool,
+        /// Only the events recorded at or before this time (RFC 3339): the run as it stood then.
+        #[arg(long, value_name = "TIME")]
+        as_of: Option<String>,
+        /// Replay with the recorded pauses between events, this many times faster (1 = as it happened).
+        #[arg(long, value_name = "FACTOR")]
+        speed: Option<f64>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Rerun a run that ended: the tasks in --from, those that did not succeed and their
+    /// descendants run again; every other task is reused from the run (not executed).
+    #[command(after_help = "Examples:\n  aurora rerun ID\n  aurora rerun ID --from resize,upload --watch")]
+    Rerun {
+        /// The run to rerun.
+        id: String,
+        /// Rerun these tasks (by key, comma-separated) and their descendants even if they succeeded.
+        #[arg(long, value_name = "KEY,...", value_delimiter = ',')]
+        from: Vec<String>,
+        /// Follow the new run until it ends.
+        #[arg(long)]
+        watch: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show how run B differs from run A, task by task; exits 1 when they differ, 0 when not.
+    Diff {
+        /// The first run.
+        a: String,
+        /// The second run.
+        b: String,
+        /// Durations differ when further apart than this many milliseconds.
+        #[arg(long, default_value_t = 1_000, value_name = "MS")]
+        tolerance_ms: u32,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -327,7 +362,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Watch { id, events, client: args } => {
             follow::watch(&client(&args)?, &id, follow::Mode { events, utc: args.utc }).await
         }
-        Command::Events { id, json, client: args } => follow::events(&args, &id, json).await,
+        Command::Events { id, json, as_of, speed, client: args } => {
+            follow::events(&args, &id, &follow::Replay { json, as_of, speed }).await
+        }
+        Command::Rerun { id, from, watch, client: args } => {
+            let new = history::rerun(&args, &id, from).await?;
+            if watch {
+                follow::watch(&client(&args)?, &new, follow::Mode { events: false, utc: args.utc }).await
+            } else {
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+        Command::Diff { a, b, tolerance_ms, client: args } => history::diff(&args, &a, &b, tolerance_ms).await,
         Command::Runs { state, name, limit, client: args } => runs::list(&args, state, name, limit).await,
         Command::Cancel { id, reason, client: args } => runs::cancel(&args, &id, reason).await,
         Command::Replay { data_dir, server } => {

@@ -134,3 +134,22 @@ proptest! {
         prop_assert_eq!(build(&shuffled), expected);
     }
 }
+
+/// As-of: the rows at a moment are the rows of the events recorded up to it (that instant
+/// included), nothing before the submission, everything after the end.
+#[test]
+fn as_of_a_moment_is_the_model_of_the_events_up_to_it() {
+    let base = Utc::now();
+    let mut events = history();
+    for (i, e) in events.iter_mut().enumerate() {
+        e.recorded_at = base + chrono::Duration::milliseconds(10 * i as i64);
+    }
+    assert_eq!(as_of(&events, None), build(&events));
+    assert!(as_of(&events, Some(base - chrono::Duration::milliseconds(1))).graphs.is_empty());
+    for k in 0..events.len() {
+        let at = events[k].recorded_at;
+        assert_eq!(as_of(&events, Some(at)), build(&events[..=k]), "at event {k}");
+    }
+    let end = events.last().map(|e| e.recorded_at).unwrap_or(base);
+    assert_eq!(as_of(&events, Some(end + chrono::Duration::hours(1))), build(&events));
+}

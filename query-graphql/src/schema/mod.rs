@@ -1,5 +1,6 @@
 //! The GraphQL schema: the contract clients are written against (`schema.graphql`).
 
+mod history;
 mod mutation;
 mod query;
 mod subscription;

@@ -1,5 +1,6 @@
 //! Mutations: login/logout and the commands.
 
+use super::history::TaskOverride;
 use super::types::{GraphInput, GraphRun, GraphState, LoginPayload};
 use super::{principal, state, writer};
 use crate::auth::LoginError;
@@ -12,7 +13,10 @@ use std::time::Duration;
 /// The root mutation.
 pub struct Mutation;
 
-fn selector(v: Option<async_graphql::Json<Value>>, what: &str) -> async_graphql::Result<Option<LabelSelector>> {
+pub(super) fn selector(
+    v: Option<async_graphql::Json<Value>>,
+    what: &str,
+) -> async_graphql::Result<Option<LabelSelector>> {
     match v.map(|j| j.0) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) => map
@@ -101,6 +105,9 @@ async fn run_after_submit(
         finished_at: None,
         cancel_requested: false,
         seq: 0,
+        forked_from: None,
+        as_of: None,
+        snapshot: None,
     })
 }
 
@@ -143,6 +150,38 @@ impl Mutation {
         if let Some(w) = ctx.data_opt::<super::Warnings>() {
             w.add(submitted.warnings.iter().cloned());
         }
+        run_after_submit(ctx, submitted.graph_id, &p.user, name).await
+    }
+
+    /// Reruns a run that ended, as a new run of the same spec with `overrides` applied: the tasks
+    /// in `from`, the overridden ones, those that did not succeed and all their descendants run
+    /// again; every other task is reused (`TaskReused`: its results are taken from the source
+    /// run, it is not executed). The new run's `forkedFrom` names the source.
+    async fn rerun_graph(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        from: Option<Vec<String>>,
+        overrides: Option<Vec<TaskOverride>>,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<GraphRun> {
+        let p = writer(ctx)?;
+        let source: GraphId =
+            id.parse().map_err(|_| error(Kind::BadInput, format!("`{}` is not a graph id (a UUID)", id.as_str())))?;
+        let request = aurora_command::rerun::Request {
+            from: from.unwrap_or_default(),
+            overrides: overrides
+                .unwrap_or_default()
+                .into_iter()
+                .map(TaskOverride::into_domain)
+                .collect::<Result<_, _>>()?,
+        };
+        let st = state(ctx);
+        let submitted = st.command.rerun(source, &request, idempotency_key, &p.user).await.map_err(command)?;
+        if let Some(w) = ctx.data_opt::<super::Warnings>() {
+            w.add(submitted.warnings.iter().cloned());
+        }
+        let name = st.store.graph(source).await.map_err(unavailable)?.and_then(|g| g.name);
         run_after_submit(ctx, submitted.graph_id, &p.user, name).await
     }
 

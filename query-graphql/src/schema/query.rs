@@ -15,11 +15,48 @@ fn parse<T: std::str::FromStr>(id: &ID, what: &str) -> async_graphql::Result<T> 
 
 #[Object]
 impl Query {
-    /// One run, or null if there is none with this id.
-    async fn graph(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<GraphRun>> {
+    /// One run, or null if there is none with this id. With `asOf`, the run exactly as it stood
+    /// at that moment (events recorded at that instant included), rebuilt from the ledger; null
+    /// if it had not been submitted by then.
+    async fn graph(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> async_graphql::Result<Option<GraphRun>> {
         principal(ctx)?;
-        let view = state(ctx).store.graph(parse(&id, "graph")?).await.map_err(unavailable)?;
+        let graph = parse(&id, "graph")?;
+        if let Some(at) = as_of {
+            return super::history::graph_as_of(ctx, graph, at).await;
+        }
+        let view = state(ctx).store.graph(graph).await.map_err(unavailable)?;
         Ok(view.map(Into::into))
+    }
+
+    /// How run `b` differs from run `a`, task by task (by key), and in their specs' tasks and
+    /// edges. Durations differ when further apart than `durationToleranceMs` (default 1,000).
+    async fn graph_diff(
+        &self,
+        ctx: &Context<'_>,
+        a: ID,
+        b: ID,
+        duration_tolerance_ms: Option<i32>,
+    ) -> async_graphql::Result<super::history::GraphDiff> {
+        principal(ctx)?;
+        let tolerance = match duration_tolerance_ms {
+            None => 1_000,
+            Some(ms) if ms >= 0 => ms as u64,
+            Some(ms) => {
+                return Err(error(Kind::BadInput, format!("durationToleranceMs must not be negative, got {ms}")));
+            }
+        };
+        super::history::graph_diff(
+            ctx,
+            parse(&a, "graph")?,
+            parse(&b, "graph")?,
+            std::time::Duration::from_millis(tolerance),
+        )
+        .await
     }
 
     /// Runs, newest first, optionally only those in `state` or whose name contains `name` (any
@@ -57,10 +94,19 @@ impl Query {
         Ok(GraphRunConnection { nodes, page_info: PageInfo { has_next_page, end_cursor } })
     }
 
-    /// One task, or null.
-    async fn task(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<TaskRun>> {
+    /// One task, or null. With `asOf`, the task as it stood at that moment (see `graph`).
+    async fn task(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> async_graphql::Result<Option<TaskRun>> {
         principal(ctx)?;
-        let view = state(ctx).store.task(parse(&id, "task")?).await.map_err(unavailable)?;
+        let task = parse(&id, "task")?;
+        if let Some(at) = as_of {
+            return super::history::task_as_of(ctx, task, at).await;
+        }
+        let view = state(ctx).store.task(task).await.map_err(unavailable)?;
         Ok(view.map(Into::into))
     }
 

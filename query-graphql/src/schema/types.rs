@@ -220,6 +220,9 @@ pub struct TaskRun {
     pub priority: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// A rerun took this task's results from the run it forked from (it was not executed):
+    /// the source event.
+    pub reused_from: Option<super::history::SourceEventRef>,
     /// The history, when the graph's resolver read it for all tasks at once.
     #[graphql(skip)]
     pub prefetched_history: Option<Vec<LedgerEvent>>,
@@ -227,7 +230,14 @@ pub struct TaskRun {
 
 impl From<TaskView> for TaskRun {
     fn from(v: TaskView) -> Self {
-        let state = v.shown_state(Utc::now());
+        Self::at(v, Utc::now())
+    }
+}
+
+impl TaskRun {
+    /// The task as it shows at `now` (a delayed task is WAITING until its `notBefore`).
+    pub fn at(v: TaskView, now: DateTime<Utc>) -> Self {
+        let state = v.shown_state(now);
         Self {
             id: ID(v.task_id.to_string()),
             key: v.key,
@@ -253,6 +263,7 @@ impl From<TaskView> for TaskRun {
             priority: i32::from(v.priority),
             created_at: v.created_at,
             updated_at: v.updated_at,
+            reused_from: v.reused_from.map(Into::into),
             prefetched_history: None,
         }
     }
@@ -357,8 +368,15 @@ pub struct GraphRun {
     pub finished_at: Option<DateTime<Utc>>,
     /// Someone asked to cancel the run; its tasks are being cancelled.
     pub cancel_requested: bool,
+    /// The moment this view is of (`graph(id, asOf)`); null for the live view.
+    pub as_of: Option<DateTime<Utc>>,
     #[graphql(skip)]
     pub seq: u64,
+    #[graphql(skip)]
+    pub forked_from: Option<aurora_schemas::event::ForkedFrom>,
+    /// The run rebuilt from the ledger at `as_of`, when it is an as-of view.
+    #[graphql(skip)]
+    pub snapshot: Option<std::sync::Arc<super::history::Snapshot>>,
 }
 
 impl From<GraphView> for GraphRun {
@@ -371,7 +389,10 @@ impl From<GraphView> for GraphRun {
             submitted_at: v.submitted_at,
             finished_at: v.finished_at,
             cancel_requested: v.cancel_requested,
+            as_of: None,
             seq: v.seq,
+            forked_from: v.forked_from,
+            snapshot: None,
         }
     }
 }
@@ -387,6 +408,9 @@ impl GraphRun {
     /// The tasks, in the order they were submitted.
     #[graphql(complexity = "TASKS_COMPLEXITY * child_complexity")]
     async fn tasks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TaskRun>> {
+        if let Some(snapshot) = &self.snapshot {
+            return Ok(snapshot.task_runs());
+        }
         let g = self.graph_id()?;
         let st = state(ctx);
         let mut views = st.store.graph_tasks(g).await.map_err(unavailable)?;
@@ -413,6 +437,11 @@ impl GraphRun {
 
     /// How many tasks are in each state (tasks not dispatched yet are WAITING).
     async fn task_counts(&self, ctx: &Context<'_>) -> async_graphql::Result<TaskCounts> {
+        if let Some(s) = &self.snapshot {
+            let waiting = s.spec.tasks.len().saturating_sub(s.tasks.len());
+            let states = s.tasks.iter().map(|v| v.shown_state(s.at));
+            return Ok(TaskCounts::of(states.chain(std::iter::repeat_n(DomainTaskState::Waiting, waiting))));
+        }
         let g = self.graph_id()?;
         let st = state(ctx);
         let views = st.store.graph_tasks(g).await.map_err(unavailable)?;
@@ -425,7 +454,10 @@ impl GraphRun {
 
     /// The edges, as submitted.
     async fn edges(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Edge>> {
-        let spec = state(ctx).store.graph_spec(self.graph_id()?).await.map_err(unavailable)?;
+        let spec = match &self.snapshot {
+            Some(s) => Some(s.spec.clone()),
+            None => state(ctx).store.graph_spec(self.graph_id()?).await.map_err(unavailable)?,
+        };
         Ok(spec.map(|s| s.edges.into_iter().map(|e| Edge { from: e.from, to: e.to }).collect()).unwrap_or_default())
     }
 
@@ -445,8 +477,28 @@ impl GraphRun {
                 error(Kind::BadInput, format!("history: `after` must be an event's `position`, not `{a:.40}`"))
             })?,
         };
+        if let Some(s) = &self.snapshot {
+            return Ok(s.events.iter().filter(|e| e.position > after).take(first).map(LedgerEvent::from).collect());
+        }
         let events = state(ctx).ledger.read_graph_after(self.graph_id()?, after, first).await.map_err(unavailable)?;
         Ok(events.iter().map(LedgerEvent::from).collect())
+    }
+
+    /// The run this one reruns (`rerunGraph`), and the source's ledger position it was planned
+    /// from; null for a run submitted afresh.
+    async fn forked_from(&self) -> Option<super::history::RunFork> {
+        self.forked_from
+            .as_ref()
+            .map(|f| super::history::RunFork { graph_id: ID(f.graph.to_string()), position: f.position.to_string() })
+    }
+
+    /// The reruns of this run, newest first (at most 100; with `asOf`, those submitted by then).
+    #[graphql(complexity = "TASKS_COMPLEXITY * child_complexity")]
+    async fn forks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GraphRun>> {
+        let filter = aurora_projector::GraphFilter { forked_from: Some(self.graph_id()?), ..Default::default() };
+        let views = state(ctx).store.graphs(&filter, 100, None).await.map_err(unavailable)?;
+        let by = self.as_of;
+        Ok(views.into_iter().filter(|v| by.is_none_or(|at| v.submitted_at <= at)).map(Into::into).collect())
     }
 }
 
