@@ -195,8 +195,18 @@ impl Client {
 
     /// A run's history up to `as_of` (an RFC 3339 time; everything when `None`), page by page.
     pub async fn history_as_of(&self, id: &str, as_of: Option<&str>) -> Result<Vec<Value>, Error> {
+        self.history_fields(id, as_of, EVENT_FIELDS).await
+    }
+
+    /// A run's history with only `fields` of each event, up to `as_of`, page by page.
+    pub async fn history_fields(&self, id: &str, as_of: Option<&str>, fields: &str) -> Result<Vec<Value>, Error> {
+        let fields = if fields.split_whitespace().any(|f| f == "position") {
+            fields.to_string()
+        } else {
+            format!("{fields} position")
+        };
         let q = format!(
-            "query($id: ID!, $after: String, $asOf: DateTime) {{ graph(id: $id, asOf: $asOf) {{ history(first: {HISTORY_PAGE}, after: $after) {{ {EVENT_FIELDS} }} }} }}"
+            "query($id: ID!, $after: String, $asOf: DateTime) {{ graph(id: $id, asOf: $asOf) {{ history(first: {HISTORY_PAGE}, after: $after) {{ {fields} }} }} }}"
         );
         let mut all = Vec::new();
         let mut after: Option<String> = None;

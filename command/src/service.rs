@@ -130,6 +130,39 @@ impl Service {
         Ok(submitted)
     }
 
+    /// Appends a whole run exported from another Aurora (`aurora import`), unchanged: every chain
+    /// verified first, every stream new here, all in one atomic append. A run that exists here,
+    /// or any event that does not verify, is refused (naming stream and version) and nothing is
+    /// written.
+    #[instrument(skip_all, fields(actor, events = events.len()))]
+    pub async fn import(&self, events: Vec<aurora_schemas::Event>, actor: &str) -> Result<GraphId, Error> {
+        let graph = aurora_schemas::portable::check_run(&events).map_err(Error::Rejected)?;
+        let exists = || Error::Rejected(format!("run {graph} already exists here; nothing was imported"));
+        if !self.ledger.read_stream(&graph.stream(), 1).await?.is_empty() {
+            return Err(exists());
+        }
+        let mut streams: std::collections::BTreeMap<aurora_schemas::StreamId, Vec<aurora_schemas::Event>> =
+            std::collections::BTreeMap::new();
+        for e in events {
+            streams.entry(e.stream.clone()).or_default().push(e);
+        }
+        // The graph stream first, as a submission is appended (readers see the spec first).
+        let mut requests: Vec<AppendRequest> = Vec::with_capacity(streams.len());
+        for (stream, mut list) in streams {
+            list.sort_by_key(|e| e.version);
+            let request = AppendRequest::new(0, list.iter().map(NewEvent::carried_over).collect());
+            if stream == graph.stream() { requests.insert(0, request) } else { requests.push(request) }
+        }
+        match self.ledger.append_all(requests).await {
+            Ok(appended) => {
+                info!(graph_id = %graph, actor, events = appended.len(), "run imported");
+                Ok(graph)
+            }
+            Err(e) if e.is_conflict() => Err(exists()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Checks `spec` against the limits and the live workers' handlers (`unneeded` handlers need
     /// not be offered), and normalizes it; returns it with the warnings for the submitter.
     async fn validated(&self, spec: GraphSpec, unneeded: &[&str]) -> Result<(GraphSpec, Vec<String>), Error> {

@@ -338,17 +338,20 @@ pub struct NewEvent {
     pub data: EventData,
     /// Who and what caused it.
     pub meta: EventMeta,
+    /// When it was first recorded, for an event carried over from another ledger (an import):
+    /// sealed with this time instead of the appending ledger's clock, so its hash is unchanged.
+    pub recorded_at: Option<DateTime<Utc>>,
 }
 
 impl NewEvent {
     /// An event of a graph stream.
     pub fn graph(graph_id: GraphId, data: EventData, meta: EventMeta) -> Self {
-        Self { id: Uuid::now_v7(), graph_id, task_id: None, data, meta }
+        Self { id: Uuid::now_v7(), graph_id, task_id: None, data, meta, recorded_at: None }
     }
 
     /// An event of a task stream.
     pub fn task(graph_id: GraphId, task_id: TaskId, data: EventData, meta: EventMeta) -> Self {
-        Self { id: Uuid::now_v7(), graph_id, task_id: Some(task_id), data, meta }
+        Self { id: Uuid::now_v7(), graph_id, task_id: Some(task_id), data, meta, recorded_at: None }
     }
 
     /// The stream the event goes to.
@@ -359,8 +362,22 @@ impl NewEvent {
         }
     }
 
-    /// Seals the event at `version` after `prev_hash`, as the ledger does when it appends.
+    /// `event` as it would be appended again elsewhere: same id, payload, meta and time.
+    pub fn carried_over(event: &Event) -> Self {
+        Self {
+            id: event.id,
+            graph_id: event.graph_id,
+            task_id: event.task_id,
+            data: event.data.clone(),
+            meta: event.meta.clone(),
+            recorded_at: Some(event.recorded_at),
+        }
+    }
+
+    /// Seals the event at `version` after `prev_hash`, as the ledger does when it appends, at
+    /// `recorded_at` (unless it carries its own time).
     pub fn seal(self, version: u64, recorded_at: DateTime<Utc>, prev_hash: String) -> Event {
+        let recorded_at = self.recorded_at.unwrap_or(recorded_at);
         let mut event = Event {
             id: self.id,
             position: 0,

@@ -9,6 +9,7 @@ pub mod event;
 pub mod handler;
 pub mod hash;
 pub mod ids;
+pub mod portable;
 pub mod seed;
 pub mod selector;
 pub mod signature;

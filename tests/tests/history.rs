@@ -258,7 +258,84 @@ async fn a_rerun_that_cannot_be_planned_is_refused_with_what_to_do(deployment: D
     assert_eq!(runs().await, before, "no run written on a refusal");
 }
 
+/// Done-when 4: a run exported from one deployment and imported into a fresh one is the same run
+/// with the same hashes, and replay there is clean; an export with one edited value is refused,
+/// naming the stream and version, and nothing is written; importing it twice is refused.
+async fn an_exported_run_imports_into_a_fresh_aurora_unchanged(deployment: Deployment) {
+    let dir = Scratch::new("history-export");
+    let (one_dir, two_dir) = (dir.0.join("one"), dir.0.join("two"));
+    std::fs::create_dir_all(&one_dir).unwrap();
+    std::fs::create_dir_all(&two_dir).unwrap();
+    let one = Server::deploy(deployment, &one_dir, &[]).await;
+    let add = task("a", "add", &[("int64", json!(1)), ("int64", json!(2))]);
+    let mut b = task("b", "add", &[("int64", json!(4))]);
+    b["passResults"] = json!(true);
+    let id = one.submit(graph(vec![add, b], vec![edge("a", "b")])).await;
+    let source = one.wait_terminal(&id, Duration::from_secs(60)).await;
+    assert_eq!(source["state"], "SUCCESS", "{source:#}");
+    let file = dir.0.join("run.jsonl");
+    let (code, out) = cli(&one, &["export", &id, "--output", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let history = source["history"].as_array().unwrap();
+    assert_eq!(text.lines().count(), history.len(), "one line per event");
+
+    let mut two = Server::deploy(deployment, &two_dir, &[]).await;
+    // One edited value: b's result 7 becomes 8.
+    let edited = dir.0.join("edited.jsonl");
+    let tampered: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.contains("\"type\":\"TaskSucceeded\"") && l.contains("\"value\":7") {
+                l.replace("\"value\":7", "\"value\":8")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    assert_ne!(tampered.join("\n"), text.trim_end(), "the edit happened");
+    std::fs::write(&edited, tampered.join("\n")).unwrap();
+    let (code, out) = cli(&two, &["import", edited.to_str().unwrap()]);
+    assert_ne!(code, 0, "an edited export is refused:\n{out}");
+    let b_stream = format!("task:{}", aurora_e2e::task(&source, "b")["id"].as_str().unwrap());
+    assert!(out.contains(&b_stream) && out.contains("version 4") && out.contains("does not match"), "{out}");
+    assert_eq!(two.ledger_event_count().await, 0, "nothing written on a refusal");
+
+    let (code, out) = cli(&two, &["import", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&id), "{out}");
+    let imported = two.wait_terminal(&id, Duration::from_secs(60)).await;
+    // The same events with the same hashes (their positions are the new ledger's own).
+    let hashes = |g: &Value| -> std::collections::BTreeSet<(String, String)> {
+        g["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["id"].as_str().unwrap().into(), e["hash"].as_str().unwrap().into()))
+            .collect()
+    };
+    assert_eq!(hashes(&imported), hashes(&source), "the same events with the same hashes");
+    assert_eq!(hashes(&imported).len(), history.len());
+    for key in ["a", "b"] {
+        let (x, y) = (aurora_e2e::task(&source, key), aurora_e2e::task(&imported, key));
+        for field in ["state", "results", "args", "attempts"] {
+            assert_eq!(x[field], y[field], "{key}.{field}");
+        }
+    }
+    assert_eq!(imported["submittedAt"], source["submittedAt"]);
+    let (code, out) = cli(&two, &["import", file.to_str().unwrap()]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("already exists"), "{out}");
+
+    let unclean = two.stop();
+    assert!(unclean.is_empty(), "a graceful stop exits 0: {unclean:?}");
+    let out = Command::new(binary()).arg("replay").args(two.store_args()).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("read models are identical to a rebuild"), "{text}");
+}
+
 aurora_e2e::scenarios!(
     rerun_reuses_what_succeeded_and_history_can_be_read_as_of_and_diffed,
-    a_rerun_that_cannot_be_planned_is_refused_with_what_to_do
+    a_rerun_that_cannot_be_planned_is_refused_with_what_to_do,
+    an_exported_run_imports_into_a_fresh_aurora_unchanged
 );

@@ -1,8 +1,57 @@
-//! `aurora rerun` and `aurora diff`: working with what runs did (the ledger keeps it all).
+//! `aurora rerun`, `aurora diff`, `aurora export` and `aurora import`: working with what runs
+//! did (the ledger keeps it all).
 
 use super::{ClientArgs, client, explain};
+use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
+use std::io::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
+
+/// `aurora export ID [--output FILE]`: the run's events as JSON lines (stdout by default).
+pub async fn export(args: &ClientArgs, id: &str, output: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let c = client(args)?;
+    let events = c.history_fields(id, None, "line").await.map_err(|e| explain(c.server(), e))?;
+    if events.is_empty() {
+        bail!("no run with id {id}");
+    }
+    let mut text = String::new();
+    for e in &events {
+        text.push_str(e["line"].as_str().unwrap_or_default());
+        text.push('\n');
+    }
+    match output {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("exported {} events of run {id} to {}", events.len(), path.display());
+        }
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `aurora import FILE`: appends the exported run to the server, which verifies every chain
+/// first and writes nothing if anything does not verify or the run exists there.
+pub async fn import(args: &ClientArgs, file: &Path) -> anyhow::Result<ExitCode> {
+    let text = if file == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).context("reading stdin")?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let c = client(args)?;
+    let q = "mutation($lines: [String!]!) { importRun(lines: $lines) { id state } }";
+    let data = c.query(q, json!({ "lines": lines })).await.map_err(|e| explain(c.server(), e))?;
+    let run = &data["importRun"];
+    println!("{}", run["id"].as_str().unwrap_or_default());
+    eprintln!(
+        "imported {} events: run {} ({})",
+        lines.len(),
+        run["id"].as_str().unwrap_or("?"),
+        run["state"].as_str().unwrap_or("?")
+    );
+    Ok(ExitCode::SUCCESS)
+}
 
 /// `aurora rerun ID [--from KEY,...]`: submits the rerun and prints its id (stdout) and what it
 /// reuses and runs again (stderr). Returns the new run's id.

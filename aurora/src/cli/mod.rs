@@ -189,6 +189,24 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Write a run's events as JSON lines (envelope, payload, hashes), to move, archive or attach it.
+    Export {
+        /// The run's id.
+        id: String,
+        /// Write to this file instead of stdout.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Append a run written by `aurora export` to this server, after verifying every hash chain;
+    /// refuses (writing nothing) a run that exists here or any event that does not verify.
+    Import {
+        /// The file, or - for stdin.
+        file: PathBuf,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Show how run B differs from run A, task by task; exits 1 when they differ, 0 when not.
     Diff {
         /// The first run.
@@ -374,6 +392,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Diff { a, b, tolerance_ms, client: args } => history::diff(&args, &a, &b, tolerance_ms).await,
+        Command::Export { id, output, client: args } => history::export(&args, &id, output.as_deref()).await,
+        Command::Import { file, client: args } => history::import(&args, &file).await,
         Command::Runs { state, name, limit, client: args } => runs::list(&args, state, name, limit).await,
         Command::Cancel { id, reason, client: args } => runs::cancel(&args, &id, reason).await,
         Command::Replay { data_dir, server } => {

@@ -185,6 +185,21 @@ impl Mutation {
         run_after_submit(ctx, submitted.graph_id, &p.user, name).await
     }
 
+    /// Appends a whole run exported from another Aurora (`aurora export`: its events' `line`s),
+    /// unchanged, after verifying every hash chain; a run that exists here or an event that does
+    /// not verify is refused, naming stream and version, and nothing is written.
+    async fn import_run(&self, ctx: &Context<'_>, lines: Vec<String>) -> async_graphql::Result<GraphRun> {
+        let p = writer(ctx)?;
+        let mut events = Vec::with_capacity(lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            let e = aurora_schemas::portable::from_line(line)
+                .map_err(|e| error(Kind::BadInput, format!("line {}: {e}; nothing was imported", i + 1)))?;
+            events.push(e);
+        }
+        let graph = state(ctx).command.import(events, &p.user).await.map_err(command)?;
+        run_after_submit(ctx, graph, &p.user, None).await
+    }
+
     /// Cancels a running graph: unfinished tasks end CANCELLED, then the graph does.
     async fn cancel_graph(&self, ctx: &Context<'_>, id: ID, reason: Option<String>) -> async_graphql::Result<GraphRun> {
         let p = writer(ctx)?;

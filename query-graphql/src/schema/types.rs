@@ -154,6 +154,9 @@ pub struct LedgerEvent {
     /// The event's place in the ledger's global order (a decimal number that may exceed GraphQL's
     /// 32-bit `Int`): the cursor `history(after:)` takes.
     pub position: String,
+    /// The whole event as one line of JSON (envelope, payload, hashes): what `aurora export`
+    /// writes and `importRun` takes.
+    pub line: String,
 }
 
 impl From<&Event> for LedgerEvent {
@@ -177,6 +180,7 @@ impl From<&Event> for LedgerEvent {
             fencing_token: e.meta.fencing_token.map(|t| t as i64),
             causation_id: e.meta.causation_id.map(|c| ID(c.to_string())),
             position: e.position.to_string(),
+            line: aurora_schemas::portable::to_line(e),
         }
     }
 }
