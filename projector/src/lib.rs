@@ -1,6 +1,7 @@
 //! The read side: read models (task and graph views), the graph frontier, the dispatcher,
 //! checkpoints, and rebuild/replay. It reacts to the ledger; it never executes handlers.
 
+pub mod anchor;
 pub mod diff;
 pub mod dispatcher;
 pub mod frontier;

@@ -1,6 +1,7 @@
 //! Replay and audit: rebuild every read model from the ledger into a scratch store, compare with
 //! the live one, and verify every stream's hash chain.
 
+use crate::anchor::Anchor;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Error as StoreError, ReadStore};
 use crate::views::Model;
@@ -24,13 +25,28 @@ pub struct Report {
     pub chain_breaks: Vec<ChainBreak>,
     /// Rows that differ between the rebuild and the live store.
     pub differences: Vec<String>,
+    /// What the ledger lacks or changed of what the given anchor covers.
+    pub anchor_problems: Vec<String>,
 }
 
 impl Report {
     /// Whether everything verified and matched.
     pub fn is_clean(&self) -> bool {
-        self.chain_breaks.is_empty() && self.differences.is_empty()
+        self.chain_breaks.is_empty() && self.differences.is_empty() && self.anchor_problems.is_empty()
     }
+}
+
+/// The anchor of the whole ledger as it stands (`aurora anchor`).
+pub async fn anchor(ledger: &dyn Ledger) -> Result<Anchor, Error> {
+    let mut anchor = crate::anchor::Builder::default();
+    let mut after = 0;
+    loop {
+        let page = ledger.read_from(after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.position;
+        page.iter().for_each(|e| anchor.add(e));
+    }
+    Ok(anchor.finish(chrono::Utc::now()))
 }
 
 /// Replay errors.
@@ -47,8 +63,9 @@ pub enum Error {
 const PAGE: usize = 5_000;
 
 /// Brings `live` up to the ledger's head (what a restarted projector would do first), rebuilds a
-/// scratch copy from the whole ledger, compares both, and verifies every hash chain.
-pub async fn verify(ledger: &dyn Ledger, live: &dyn ReadStore) -> Result<Report, Error> {
+/// scratch copy from the whole ledger, compares both, verifies every hash chain, and, given an
+/// `anchor` taken earlier, checks that everything it covers is still there.
+pub async fn verify(ledger: &dyn Ledger, live: &dyn ReadStore, anchor: Option<&Anchor>) -> Result<Report, Error> {
     let scratch = SqliteStore::in_memory()?;
     let mut report = Report::default();
     let mut streams: BTreeMap<String, Vec<Event>> = BTreeMap::new();
@@ -69,6 +86,9 @@ pub async fn verify(ledger: &dyn Ledger, live: &dyn ReadStore) -> Result<Report,
         if let Err(b) = verify_chain(events) {
             report.chain_breaks.push(b);
         }
+    }
+    if let Some(anchor) = anchor {
+        report.anchor_problems = crate::anchor::check(anchor, &streams);
     }
     let (rebuilt, current) = (scratch.dump().await?, live.dump().await?);
     report.tasks = rebuilt.tasks.len() as u64;

@@ -119,4 +119,86 @@ async fn replay_names_a_tampered_event() {
     assert!(out.contains(&format!("stream {stream} version {version}")), "names the stream and version:\n{out}");
 }
 
-aurora_e2e::scenarios!(sigkill_mid_run_then_restart_finishes_everything_once_and_replay_audits_it);
+/// Removes the last event of `stream` and every read model, as someone covering their tracks
+/// would: the remaining chain still verifies and a rebuild matches, so only an anchor finds it.
+async fn remove_last_event_and_read_models(server: &mut Server, stream: &str, version: i64) {
+    match server.cluster_mut() {
+        None => {
+            let data = server.data_dir.join("data");
+            let conn = rusqlite::Connection::open(data.join("ledger.sqlite")).expect("open ledger");
+            conn.execute_batch("DROP TRIGGER events_are_never_deleted").expect("drop the guard");
+            let removed = conn
+                .execute("DELETE FROM events WHERE stream = ?1 AND version = ?2", rusqlite::params![stream, version])
+                .expect("delete");
+            assert_eq!(removed, 1);
+            drop(conn);
+            std::fs::remove_file(data.join("read-models.sqlite")).expect("remove the read models");
+        }
+        Some(cluster) => {
+            use mongodb::bson::doc;
+            let db = cluster.mongo().await;
+            let events = db.collection::<mongodb::bson::Document>("events");
+            let removed = events.delete_one(doc! { "stream": stream, "version": version }).await.expect("delete");
+            assert_eq!(removed.deleted_count, 1);
+            for c in ["task_views", "graph_views", "graph_specs", "checkpoints"] {
+                db.collection::<mongodb::bson::Document>(c).drop().await.expect("drop a read model");
+            }
+        }
+    }
+}
+
+/// Truncation is detected (issue "Ledger truth…", done-when 5): with an anchor taken before,
+/// `aurora replay --anchor` finds the removed last event of a stream and names the stream; without
+/// the anchor the truncated ledger audits clean (why anchors exist); untouched, it passes.
+async fn an_anchor_finds_a_removed_event(deployment: Deployment) {
+    let dir = Scratch::new("anchor");
+    let mut server = Server::deploy(deployment, &dir.0, &[]).await;
+    let id = server.submit(graph(vec![task("a", "add", &[("int64", json!(2)), ("int64", json!(3))])], vec![])).await;
+    let run = server.wait_terminal(&id, Duration::from_secs(60)).await;
+    let a = aurora_e2e::task(&run, "a");
+    let last = a["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["type"], "TaskSucceeded");
+    assert!(server.stop().is_empty(), "a graceful stop exits 0");
+
+    let anchor = dir.0.join("anchor.json");
+    let out = Command::new(binary())
+        .arg("anchor")
+        .args(server.store_args())
+        .args(["--output", anchor.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let taken: Value = serde_json::from_str(&std::fs::read_to_string(&anchor).unwrap()).unwrap();
+    let stream = last["stream"].as_str().unwrap().to_string();
+    assert_eq!(taken["heads"][&stream]["hash"], last["hash"], "the anchor holds a's head: {taken:#}");
+    let store_args = server.store_args();
+    let with_anchor = || {
+        let out = Command::new(binary())
+            .arg("replay")
+            .args(&store_args)
+            .args(["--anchor", anchor.to_str().unwrap()])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        )
+    };
+    let (ok, out) = with_anchor();
+    assert!(
+        ok && out.contains("stream heads at position") && out.contains("unchanged"),
+        "an untouched ledger passes:\n{out}"
+    );
+
+    remove_last_event_and_read_models(&mut server, &stream, last["version"].as_i64().unwrap()).await;
+    let (ok, out) = replay(&server.store_args());
+    assert!(ok, "without an anchor the truncation goes unseen (the rest still chains):\n{out}");
+    let (ok, out) = with_anchor();
+    assert!(!ok, "the anchor finds the removed event:\n{out}");
+    assert!(out.contains(&format!("stream {stream}")) && out.contains("removed"), "names the stream:\n{out}");
+}
+
+aurora_e2e::scenarios!(
+    sigkill_mid_run_then_restart_finishes_everything_once_and_replay_audits_it,
+    an_anchor_finds_a_removed_event
+);

@@ -250,6 +250,23 @@ enum Command {
         /// The data directory of `aurora dev` [default: ./aurora-data].
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// Also check that everything this anchor (from `aurora anchor`) covers is still in the
+        /// ledger, unchanged: finds events removed since.
+        #[arg(long, value_name = "FILE")]
+        anchor: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Print an anchor of the ledger (its position and every stream's head, sealed by one hash)
+    /// to keep outside Aurora; `aurora replay --anchor FILE` later proves nothing it covers was
+    /// removed or changed.
+    Anchor {
+        /// The data directory of `aurora dev` [default: ./aurora-data].
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Write it to this file instead of stdout.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -396,10 +413,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import { file, client: args } => history::import(&args, &file).await,
         Command::Runs { state, name, limit, client: args } => runs::list(&args, state, name, limit).await,
         Command::Cancel { id, reason, client: args } => runs::cancel(&args, &id, reason).await,
-        Command::Replay { data_dir, server } => {
+        Command::Replay { data_dir, anchor, server } => {
             let extra = data_dir.map(|d| vec![("data_dir".to_string(), toml_string(&d.display().to_string()))]);
             let config = load_config(&server, extra.unwrap_or_default())?;
-            offline::replay(&config).await
+            offline::replay(&config, anchor.as_deref()).await
+        }
+        Command::Anchor { data_dir, output, server } => {
+            let extra = data_dir.map(|d| vec![("data_dir".to_string(), toml_string(&d.display().to_string()))]);
+            let config = load_config(&server, extra.unwrap_or_default())?;
+            offline::anchor(&config, output.as_deref()).await
         }
         Command::HashPassword => offline::hash_password(),
         Command::Config { action: ConfigAction::Dump { server } } => {
