@@ -9,9 +9,11 @@
 //! args then get the reused predecessors' results when it passes results, in edge order, as the
 //! frontier would have given them.
 
+use aurora_schemas::decide::frontier;
+use aurora_schemas::decide::shape::Topology;
 use aurora_schemas::event::{EventData, SourceEvent};
 use aurora_schemas::{Event, GraphId, GraphSpec, GraphState, LabelSelector, TaskId, TypedValue};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A change to one task of the rerun's spec (`TaskOverride`); unset fields keep the source's.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -137,25 +139,15 @@ pub fn plan(source: GraphId, events: &[Event], request: &Request) -> Result<Plan
             source: source.clone(),
         })
         .collect();
-    let results_of: BTreeMap<&str, &Vec<TypedValue>> = reused.iter().map(|r| (r.key.as_str(), &r.results)).collect();
-    // Predecessors in edge order: the order results are passed in.
-    let mut preds: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for e in &spec.edges {
-        preds.entry(e.to.as_str()).or_default().push(e.from.as_str());
-    }
+    // Dispatched as the frontier would: the same decision, with the reused predecessors' results.
+    let topo = Topology::new(new_spec.clone());
+    let results: HashMap<String, Vec<TypedValue>> = reused.iter().map(|r| (r.key.clone(), r.results.clone())).collect();
     let mut ready = Vec::new();
-    for task in new_spec.tasks.iter().filter(|t| rerun.contains(t.key.as_str())) {
-        let preds = preds.get(task.key.as_str()).map(Vec::as_slice).unwrap_or_default();
-        if preds.iter().any(|p| rerun.contains(p)) {
+    for (i, task) in new_spec.tasks.iter().enumerate().filter(|(_, t)| rerun.contains(t.key.as_str())) {
+        if topo.predecessors_of(i).any(|p| rerun.contains(p.key.as_str())) {
             continue;
         }
-        let mut args = task.args.clone();
-        if task.pass_results {
-            for p in preds {
-                args.extend(results_of.get(p).map(|r| r.to_vec()).unwrap_or_default());
-            }
-        }
-        ready.push((task.key.clone(), args));
+        ready.push((task.key.clone(), frontier::pending_args(&topo, i, &results)));
     }
     let position = events.iter().map(|e| e.position).max().unwrap_or(0);
     let rerun = new_spec.tasks.iter().filter(|t| rerun.contains(t.key.as_str())).map(|t| t.key.clone()).collect();

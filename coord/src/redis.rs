@@ -91,14 +91,14 @@ async fn listen_for_queues(
     subscribed: tokio::sync::oneshot::Sender<()>,
 ) {
     let mut subscribed = Some(subscribed);
-    let mut delay = Duration::from_millis(100);
+    let mut backoff = aurora_schemas::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     loop {
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => {
                 if let Err(e) = pubsub.subscribe(&channel).await {
                     warn!(error = %e, "could not subscribe to queue announcements");
                 } else {
-                    delay = Duration::from_millis(100);
+                    backoff.reset();
                     if let Some(s) = subscribed.take() {
                         let _ = s.send(());
                     }
@@ -119,8 +119,7 @@ async fn listen_for_queues(
         if tx.upgrade().is_none() {
             return;
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
+        tokio::time::sleep(backoff.next_delay()).await;
     }
 }
 

@@ -13,9 +13,10 @@ use crate::topology::Cache;
 use crate::transition::{self, OnConflict};
 use crate::views::{GraphView, Model};
 use aurora_ledger::{AppendRequest, Ledger};
+use aurora_schemas::decide::frontier as decide;
 use aurora_schemas::event::EventData;
 use aurora_schemas::{Event, EventMeta, GraphId, GraphState, NewEvent, TaskId, TaskState};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use tracing::{debug, info, warn};
 
@@ -101,21 +102,26 @@ impl Frontier {
         let Some(index) = topo.index_of(&key) else {
             return Ok(());
         };
-        let ready = topo.progress(self.store.as_ref(), e.graph_id).await?.as_mut().map(|p| p.succeed(&topo, index));
-        let mut appends = Vec::new();
-        for s in ready.unwrap_or_default() {
-            let succ = topo.at(s);
-            let mut args = succ.args.clone();
-            if succ.pass_results {
-                let ids: Vec<TaskId> = topo.predecessors_of(s).map(|p| TaskId::derive(e.graph_id, &p.key)).collect();
-                let views = self.store.tasks(ids.clone()).await?;
-                for id in &ids {
-                    let results = views.iter().find(|v| v.task_id == *id).and_then(|v| v.results.clone());
-                    args.extend(results.unwrap_or_default());
-                }
+        // Read what the decision needs (the progress, then the results the ready successors
+        // pass on), decide, append each dispatch conditionally (a new stream: at most once).
+        let ready = topo
+            .progress(self.store.as_ref(), e.graph_id)
+            .await?
+            .as_mut()
+            .map(|p| decide::ready_after_success(&topo, p, index))
+            .unwrap_or_default();
+        let needed: BTreeSet<&str> = ready.iter().flat_map(|&s| decide::results_needed(&topo, s)).collect();
+        let mut results = HashMap::new();
+        if !needed.is_empty() {
+            let ids = needed.iter().map(|k| TaskId::derive(e.graph_id, k)).collect();
+            for v in self.store.tasks(ids).await? {
+                results.insert(v.key.clone(), v.results.unwrap_or_default());
             }
-            let succ_id = TaskId::derive(e.graph_id, &succ.key);
-            let data = EventData::pending(succ, args);
+        }
+        let mut appends = Vec::new();
+        for s in ready {
+            let succ_id = TaskId::derive(e.graph_id, &topo.at(s).key);
+            let data = decide::pending(&topo, s, &results);
             appends.push(transition::append(
                 self.ledger.as_ref(),
                 e.graph_id,
@@ -144,9 +150,8 @@ impl Frontier {
         let Some(failed) = topo.spec.tasks.iter().find(|t| TaskId::derive(e.graph_id, &t.key) == task_id) else {
             return Ok(());
         };
-        let skips = topo.descendants(&failed.key).into_iter().map(|d| {
-            let data = EventData::TaskSkipped { upstream: failed.key.clone() };
-            let id = TaskId::derive(e.graph_id, &d.key);
+        let skips = decide::skips(&topo, &failed.key).into_iter().map(|(key, data)| {
+            let id = TaskId::derive(e.graph_id, &key);
             transition::append(self.ledger.as_ref(), e.graph_id, id, data, meta(e.graph_id, e), 0, OnConflict::GiveUp)
         });
         for r in futures::future::join_all(skips).await {
@@ -161,15 +166,15 @@ impl Frontier {
             _ => None,
         };
         let tasks = self.store.graph_tasks(e.graph_id).await?;
-        let cancels = tasks.iter().filter(|t| !t.state.is_terminal()).map(|t| {
-            let data = EventData::TaskCancelled { reason: reason.clone() };
+        let unfinished = tasks.iter().filter(|t| !t.state.is_terminal()).map(|t| (t.task_id, t.version));
+        let cancels = decide::cancels(unfinished, reason.as_deref()).into_iter().map(|(task, version, data)| {
             transition::append(
                 self.ledger.as_ref(),
                 e.graph_id,
-                t.task_id,
+                task,
                 data,
                 meta(e.graph_id, e),
-                t.version,
+                version,
                 OnConflict::Follow,
             )
         });
@@ -186,16 +191,16 @@ impl Frontier {
         if view.state.is_terminal() || view.tasks_terminal < view.tasks_total {
             return Ok(());
         }
-        let data = if view.cancel_requested {
-            EventData::GraphCancelled { reason: None }
-        } else if view.tasks_failed > 0 {
+        let failed = if view.tasks_failed > 0 && !view.cancel_requested {
             let tasks = self.store.graph_tasks(graph).await?;
-            let mut failed: Vec<String> =
-                tasks.into_iter().filter(|t| t.state == TaskState::Failure).map(|t| t.key).collect();
-            failed.sort();
-            EventData::GraphFailed { failed }
+            tasks.into_iter().filter(|t| t.state == TaskState::Failure).map(|t| t.key).collect()
         } else {
-            EventData::GraphSucceeded {}
+            Vec::new()
+        };
+        let ended = view.state.is_terminal();
+        let Some(data) = decide::graph_end(ended, view.cancel_requested, view.tasks_total, view.tasks_terminal, failed)
+        else {
+            return Ok(());
         };
         let mut expected = view.version;
         for _ in 0..5 {

@@ -48,7 +48,7 @@ pub async fn lead<F, Fut, E>(
     E: std::fmt::Display,
 {
     let period = ttl / 3;
-    let mut backoff = MIN_BACKOFF;
+    let mut backoff = aurora_schemas::backoff::Backoff::new(MIN_BACKOFF, MAX_BACKOFF);
     while !shutdown.is_cancelled() {
         let acquired = {
             let _one_at_a_time = holdings.gate.lock().await;
@@ -97,11 +97,11 @@ pub async fn lead<F, Fut, E>(
         let _ = leases.release(&lease).await;
         holdings.held.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         match result {
-            Ok(()) => backoff = MIN_BACKOFF,
+            Ok(()) => backoff.reset(),
             Err(e) => {
-                error!(error = %e, lease = name, retry_in = ?backoff, "the leader failed; stepped down, will try again");
-                tokio::select! { _ = shutdown.cancelled() => break, _ = tokio::time::sleep(backoff) => {} }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                let retry_in = backoff.next_delay();
+                error!(error = %e, lease = name, ?retry_in, "the leader failed; stepped down, will try again");
+                tokio::select! { _ = shutdown.cancelled() => break, _ = tokio::time::sleep(retry_in) => {} }
             }
         }
     }

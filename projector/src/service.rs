@@ -158,7 +158,7 @@ impl Service {
             let last = batch.last().map(|e| e.position).unwrap_or(start);
             // Other partitions' events are theirs; the checkpoint still moves past them.
             batch.retain(|e| part.owns(e.graph_id));
-            let mut delay = Duration::from_millis(50);
+            let mut backoff = aurora_schemas::backoff::Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
             // A batch of other partitions' events only moves the checkpoint.
             while !batch.is_empty() {
                 match self.process(&batch, &frontier, &dispatcher).await {
@@ -172,9 +172,8 @@ impl Service {
                         error!(error = %e, first = ?batch.first().map(|e| e.position), last, "batch failed; retrying");
                         tokio::select! {
                             _ = shutdown.cancelled() => { dispatcher.close().await; return Err(e) }
-                            _ = tokio::time::sleep(delay) => {}
+                            _ = tokio::time::sleep(backoff.next_delay()) => {}
                         }
-                        delay = (delay * 2).min(Duration::from_secs(5));
                     }
                 }
             }

@@ -4,6 +4,8 @@
 //! This crate does no I/O. Everything here is a pure function of its inputs, which is what lets the
 //! read models, the validator and the hash chain be tested in isolation.
 
+pub mod backoff;
+pub mod decide;
 pub mod delivery;
 pub mod event;
 pub mod handler;

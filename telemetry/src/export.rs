@@ -133,7 +133,7 @@ async fn send_loop(url: String, resource: Vec<(String, Value)>, mut rx: mpsc::Re
 
 async fn send(client: &reqwest::Client, url: &str, resource: &[(String, Value)], spans: Vec<Span>) {
     let body = crate::otlp::encode(resource, &spans);
-    let mut delay = Duration::from_millis(200);
+    let mut backoff = aurora_schemas::backoff::Backoff::new(Duration::from_millis(200), Duration::from_secs(2));
     let mut last = String::new();
     for attempt in 1..=SEND_ATTEMPTS {
         let sent = client
@@ -156,8 +156,7 @@ async fn send(client: &reqwest::Client, url: &str, resource: &[(String, Value)],
             Err(e) => last = format!("could not reach the collector: {e}"),
         }
         if attempt < SEND_ATTEMPTS {
-            tokio::time::sleep(delay).await;
-            delay *= 2;
+            tokio::time::sleep(backoff.next_delay()).await;
         }
     }
     warn!(url, spans = spans.len(), error = last, "dropping trace spans (check tracing.otlp_endpoint)");

@@ -5,9 +5,9 @@
 
 use crate::attempt_trace::AttemptTrace;
 use crate::handlers::{Context, Handler, HandlerError, Progress, Registry, Settled, StopReason};
-use crate::outcome::{self, Failure, RetryPolicy};
 use aurora_broker::Delivery;
 use aurora_ledger::{AppendRequest, Ledger};
+use aurora_schemas::decide::attempt::{self as decide, Failure, RetryPolicy};
 use aurora_schemas::event::{EventData, FailureKind};
 use aurora_schemas::trace::trace_id_of;
 use aurora_schemas::{EventMeta, NewEvent, TaskOrder, TaskState, TypedValue};
@@ -160,9 +160,9 @@ impl Runner {
         };
         let policy = RetryPolicy { retry_count: order.retry_count, retry_backoff_ms: order.retry_backoff_ms };
         let jitter = rand::thread_rng().gen_range(0.8..1.2);
-        let data = outcome::decide(attempt, outcome, policy, ctx.traceback(), Utc::now(), jitter);
+        let data = decide::outcome(attempt, outcome, policy, ctx.traceback(), Utc::now(), jitter);
         let state = TaskState::after(data.event_type()).unwrap_or(TaskState::Failure);
-        let mut delay = Duration::from_millis(20);
+        let mut backoff = aurora_schemas::backoff::Backoff::new(Duration::from_millis(20), Duration::from_secs(2));
         for _ in 0..8 {
             match self.ledger.append(AppendRequest::new(version, vec![self.event(&order, data.clone())])).await {
                 Ok(_) => {
@@ -185,8 +185,7 @@ impl Runner {
                 }
                 Err(e) => {
                     warn!(error = %e, task_id = %order.task_id, "recording failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
+                    tokio::time::sleep(backoff.next_delay()).await;
                 }
             }
         }
@@ -213,20 +212,7 @@ impl Runner {
         // A redelivered order whose attempt was claimed by a holder that vanished: take over as a
         // new attempt, but only if that attempt is still open (RECEIVED or STARTED).
         let stream = self.ledger.read_stream(&order.task_id.stream(), 1).await?;
-        let state = TaskState::of_stream(&stream);
-        if !matches!(state, TaskState::Received | TaskState::Started) {
-            return Ok(None);
-        }
-        let last_attempt = stream
-            .iter()
-            .filter_map(|e| match e.data {
-                EventData::TaskReceived { attempt, .. } => Some(attempt),
-                _ => None,
-            })
-            .max()
-            .unwrap_or(0);
-        let attempt = last_attempt + 1;
-        let at = stream.len() as u64;
+        let Some((at, attempt)) = decide::takeover(takeover, &stream) else { return Ok(None) };
         match self.ledger.append(AppendRequest::new(at, events(attempt))).await {
             Ok(_) => {
                 info!(task_id = %order.task_id, attempt, "took over an interrupted attempt");

@@ -11,7 +11,6 @@ mod attempt_trace;
 pub mod deploy;
 pub mod handlers;
 pub mod metrics;
-pub mod outcome;
 pub mod service;
 pub mod user_metrics;
 

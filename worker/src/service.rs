@@ -207,14 +207,13 @@ async fn consume(
     stop: CancellationToken,
     prefetch: usize,
 ) {
-    let mut delay = Duration::from_millis(100);
+    let mut backoff = aurora_schemas::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
     while !stop.is_cancelled() {
         let mut consumer = match broker.consume(&queue, prefetch).await {
             Ok(c) => c,
             Err(e) => {
                 warn!(error = %e, queue = %queue, "could not consume; retrying");
-                tokio::select! { _ = stop.cancelled() => return, _ = tokio::time::sleep(delay) => {} }
-                delay = (delay * 2).min(Duration::from_secs(10));
+                tokio::select! { _ = stop.cancelled() => return, _ = tokio::time::sleep(backoff.next_delay()) => {} }
                 continue;
             }
         };

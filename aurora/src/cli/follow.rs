@@ -146,14 +146,14 @@ pub async fn watch(c: &Client, id: &str, mode: Mode) -> anyhow::Result<ExitCode>
     let bar = (!mode.events).then(|| progress_bar(total));
     let mut last: Option<String> = None;
     let mut ended: Option<String> = None;
-    let mut retry = Duration::from_millis(250);
+    let mut backoff = aurora_schemas::backoff::Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
     while ended.is_none() {
         let mut stream = match c.graph_events_after(id, last.as_deref()).await {
             Ok(s) => s,
             Err(e) if e.is_unreachable() || matches!(e, ClientError::Transport(_)) => {
+                let retry = backoff.next_delay();
                 lost(&bar, c.server(), &e, retry);
                 tokio::time::sleep(retry).await;
-                retry = (retry * 2).min(Duration::from_secs(5));
                 continue;
             }
             Err(e) => return Err(explain(c.server(), e)),
@@ -164,7 +164,7 @@ pub async fn watch(c: &Client, id: &str, mode: Mode) -> anyhow::Result<ExitCode>
                 Err(ClientError::Transport(_)) => break,
                 Err(e) => return Err(explain(c.server(), e)),
             };
-            retry = Duration::from_millis(250);
+            backoff.reset();
             last = event["position"].as_str().map(str::to_string);
             tally.apply(&event, &keys);
             let ty = event["type"].as_str().unwrap_or_default();
@@ -184,6 +184,7 @@ pub async fn watch(c: &Client, id: &str, mode: Mode) -> anyhow::Result<ExitCode>
             bail!("the subscription ended before the run did");
         }
         if ended.is_none() {
+            let retry = backoff.next_delay();
             lost(&bar, c.server(), &ClientError::Transport("the connection closed".into()), retry);
             tokio::time::sleep(retry).await;
         }

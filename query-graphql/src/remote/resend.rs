@@ -5,10 +5,10 @@
 
 use super::link::Reported;
 use aurora_ledger::{AppendRequest, Ledger};
+use aurora_schemas::decide::attempt::{self as decide, Failure, RetryPolicy};
 use aurora_schemas::event::{EventData, FailureKind};
 use aurora_schemas::signature::Signature;
 use aurora_schemas::{Event, EventMeta, HandlerInfo, NewEvent, TaskId, TaskState, TypedValue};
-use aurora_worker::outcome::{self, Failure, RetryPolicy};
 use chrono::Utc;
 use rand::Rng;
 
@@ -130,7 +130,7 @@ pub async fn record(
             }
         };
         let jitter = rand::thread_rng().gen_range(0.8..1.2);
-        let data = outcome::decide(attempt, result, policy, traceback, Utc::now(), jitter);
+        let data = decide::outcome(attempt, result, policy, traceback, Utc::now(), jitter);
         let meta = EventMeta {
             actor: Some(format!("worker:{worker_id}")),
             correlation_id: Some(graph_id.0),

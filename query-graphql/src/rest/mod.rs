@@ -283,13 +283,12 @@ async fn wait_for_end(st: &State, graph: GraphId, until: Instant) -> Result<(), 
         }
     }
     // The read model follows the ledger within milliseconds; look again soon, then less often.
-    let mut pause = Duration::from_millis(1);
+    let mut backoff = aurora_schemas::backoff::Backoff::new(Duration::from_millis(1), Duration::from_millis(50));
     while Instant::now() < until {
         if st.store.graph(graph).await.map_err(unavailable)?.is_some_and(|g| g.state.is_terminal()) {
             return Ok(());
         }
-        tokio::time::sleep(pause.min(until.saturating_duration_since(Instant::now()))).await;
-        pause = (pause * 2).min(Duration::from_millis(50));
+        tokio::time::sleep(backoff.next_delay().min(until.saturating_duration_since(Instant::now()))).await;
     }
     Ok(())
 }

@@ -87,14 +87,14 @@ async fn run_after_submit(
     // The projector usually catches up within a millisecond or two: look again soon, then less
     // often (1, 2, 4, 8, then every 10 ms), for about a second in all.
     let mut waited = Duration::ZERO;
-    let mut pause = Duration::from_millis(1);
+    let mut backoff = aurora_schemas::backoff::Backoff::new(Duration::from_millis(1), Duration::from_millis(10));
     while waited < Duration::from_secs(1) {
         if let Some(view) = store.graph(id).await.map_err(unavailable)? {
             return Ok(view.into());
         }
+        let pause = backoff.next_delay();
         tokio::time::sleep(pause).await;
         waited += pause;
-        pause = (pause * 2).min(Duration::from_millis(10));
     }
     Ok(GraphRun {
         id: ID(id.to_string()),
