@@ -159,13 +159,30 @@ fn not_shared(config: &Config) -> String {
     )
 }
 
+/// Ctrl-C (SIGINT) and SIGTERM, listened for from the moment this is made: a signal that arrives
+/// before anyone waits is kept, not left to its default action (which would kill the process).
+pub struct ShutdownSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    /// Starts listening.
+    pub fn listen() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self { interrupt: signal(SignalKind::interrupt())?, terminate: signal(SignalKind::terminate())? })
+    }
+
+    /// Resolves on the next Ctrl-C or SIGTERM.
+    pub async fn recv(&mut self) {
+        tokio::select! { _ = self.interrupt.recv() => {}, _ = self.terminate.recv() => {} }
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM (every long-running command of `aurora` and `run` stop on it).
 pub async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
-        }
+    match ShutdownSignals::listen() {
+        Ok(mut signals) => signals.recv().await,
         Err(_) => {
             let _ = tokio::signal::ctrl_c().await;
         }

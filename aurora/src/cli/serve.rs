@@ -107,6 +107,8 @@ pub async fn serve(mut config: Config, role: Role, admin: AdminPassword) -> anyh
     if let Some(d) = &data_dir {
         d.protect()?;
     }
+    // Listening before the banner: a Ctrl-C right after it stops gracefully, it does not kill.
+    let mut signals = aurora_worker::deploy::ShutdownSignals::listen()?;
     println!("Aurora is running.");
     if roles.gateway {
         println!("  web UI:    http://{}/", node.addr);
@@ -129,7 +131,7 @@ pub async fn serve(mut config: Config, role: Role, admin: AdminPassword) -> anyh
     let token = node.shutdown_token();
     let grace = config.worker.grace_secs;
     tokio::spawn(async move {
-        aurora_worker::deploy::shutdown_signal().await;
+        signals.recv().await;
         let worker = if roles.worker {
             format!(", the worker lets running attempts finish (up to {grace} s, worker.grace_secs)")
         } else {
@@ -139,7 +141,7 @@ pub async fn serve(mut config: Config, role: Role, admin: AdminPassword) -> anyh
             "stopping: open requests finish{worker}, the projector saves its checkpoint; Ctrl-C again stops at once"
         );
         token.cancel();
-        aurora_worker::deploy::shutdown_signal().await;
+        signals.recv().await;
         eprintln!("stopping at once; unfinished attempts run again after the next start");
         std::process::exit(130);
     });
