@@ -182,7 +182,8 @@ fn successes(source: GraphId, events: &[Event]) -> BTreeMap<String, (Vec<TypedVa
     out
 }
 
-/// `seeds` and every task reachable from them.
+/// `seeds` and every task reachable from them, in one traversal (`Topology::descendants` is
+/// one per task; a rerun may start from most of a big graph).
 fn descendants_closure<'a>(spec: &'a GraphSpec, seeds: &BTreeSet<&'a str>) -> BTreeSet<&'a str> {
     let mut succs: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for e in &spec.edges {

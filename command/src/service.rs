@@ -112,8 +112,12 @@ impl Service {
         let plan = rerun::plan(source, &events, request).map_err(Error::Rejected)?;
         let mut spec = plan.spec;
         spec.idempotency_key = idempotency_key;
-        // A reused task is never run: its handler need not be offered any more.
-        let reused: Vec<&str> = plan.reused.iter().map(|r| r.name.as_str()).collect();
+        // A reused task is never run: its handler need not be offered any more, unless a task
+        // that runs again uses it too.
+        let rerun_names: HashSet<&str> =
+            spec.tasks.iter().filter(|t| plan.rerun.contains(&t.key)).map(|t| t.name.as_str()).collect();
+        let reused: Vec<&str> =
+            plan.reused.iter().map(|r| r.name.as_str()).filter(|n| !rerun_names.contains(n)).collect();
         let (spec, warnings) = self.validated(spec, &reused).await?;
         let mut first = Vec::with_capacity(plan.reused.len() + plan.ready.len());
         for r in plan.reused {
@@ -203,6 +207,7 @@ impl Service {
             None => GraphId::new(),
         };
         let mut requests = Vec::with_capacity(1 + first.len());
+        let source = forked_from.as_ref().map(|f| f.graph);
         let submitted = EventData::GraphSubmitted {
             spec: spec.clone(),
             spec_hash: spec_hash.clone(),
@@ -237,16 +242,26 @@ impl Service {
             }
             Err(e) if e.is_conflict() && spec.idempotency_key.is_some() => {
                 let key = spec.idempotency_key.as_deref().unwrap_or_default();
-                self.existing(graph_id, &spec_hash, key).await.map(|s| Submitted { warnings, ..s })
+                self.existing(graph_id, &spec_hash, source, key).await.map(|s| Submitted { warnings, ..s })
             }
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn existing(&self, graph_id: GraphId, spec_hash: &str, key: &str) -> Result<Submitted, Error> {
+    /// The run an idempotency key already made: the same if it has the same spec and the same
+    /// source (a rerun's key never answers with a fresh submission, or a rerun of another run).
+    async fn existing(
+        &self,
+        graph_id: GraphId,
+        spec_hash: &str,
+        source: Option<GraphId>,
+        key: &str,
+    ) -> Result<Submitted, Error> {
         let first = self.ledger.read_stream(&graph_id.stream(), 1).await?;
         match first.first().map(|e| &e.data) {
-            Some(EventData::GraphSubmitted { spec_hash: h, .. }) if h == spec_hash => {
+            Some(EventData::GraphSubmitted { spec_hash: h, forked_from, .. })
+                if h == spec_hash && forked_from.as_ref().map(|f| f.graph) == source =>
+            {
                 Ok(Submitted { graph_id, duplicate: true, warnings: Vec::new() })
             }
             Some(_) => Err(Error::Rejected(format!(

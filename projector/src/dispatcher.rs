@@ -102,6 +102,7 @@ impl Dispatcher {
     /// attempts are left alone.
     pub async fn redeliver(self: &Arc<Self>, unfinished: Vec<TaskView>) -> Result<usize, DispatchError> {
         let mut now = Vec::new();
+        let mut takeovers = Vec::new();
         let count = unfinished.len();
         for view in unfinished {
             match view.state {
@@ -113,11 +114,15 @@ impl Dispatcher {
                     let at = view.retry_at.unwrap_or_else(Utc::now);
                     self.schedule(order_for(&view, false), at);
                 }
-                TaskState::Received | TaskState::Started if !self.broker.durable() => now.push(order_for(&view, true)),
+                TaskState::Received | TaskState::Started if !self.broker.durable() => {
+                    takeovers.push(order_for(&view, true))
+                }
                 _ => {}
             }
         }
         self.publish(now).await?;
+        // A takeover's order is new (made at the attempt's version): its dispatch span is too.
+        self.publish_traced(takeovers).await?;
         Ok(count)
     }
 
@@ -136,9 +141,9 @@ impl Dispatcher {
         });
     }
 
-    /// Publishes first orders (not re-orders after a restart) and records their dispatch spans,
-    /// the parents their attempts name: a re-order keeps the span id of the first, so it records
-    /// none, which keeps span ids unique.
+    /// Publishes first orders (and takeovers) and records their dispatch spans, the parents their
+    /// attempts name; a plain re-order after a restart has the span id of the first and records
+    /// none. (A batch re-processed after a crash records its spans again, with the same ids.)
     async fn publish_traced(self: &Arc<Self>, orders: Vec<TaskOrder>) -> Result<(), DispatchError> {
         if !aurora_telemetry::enabled() || orders.is_empty() {
             return self.publish(orders).await;

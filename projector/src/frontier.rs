@@ -197,8 +197,7 @@ impl Frontier {
         } else {
             Vec::new()
         };
-        let ended = view.state.is_terminal();
-        let Some(data) = decide::graph_end(ended, view.cancel_requested, view.tasks_total, view.tasks_terminal, failed)
+        let Some(data) = decide::graph_end(false, view.cancel_requested, view.tasks_total, view.tasks_terminal, failed)
         else {
             return Ok(());
         };

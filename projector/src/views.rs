@@ -327,18 +327,15 @@ impl Model {
 }
 
 /// The rows of a run as they stood at `at` (all of them when `None`): built by the same
-/// [`Model::apply`] from each stream's events recorded at or before `at` — per stream the prefix up
-/// to the first later event, so a stream never shows a version without the ones before it.
+/// [`Model::apply`] from the run's events (in ledger order) up to the first one recorded after
+/// `at`. Cutting the ledger's order, not each stream's, keeps the view one the ledger actually
+/// passed through even when processes' clocks disagree (a successor is never shown dispatched
+/// before the success that dispatched it).
 pub fn as_of(events: &[Event], at: Option<DateTime<Utc>>) -> Model {
     let mut model = Model::default();
-    let mut cut: std::collections::HashSet<&aurora_schemas::StreamId> = std::collections::HashSet::new();
     for e in events {
-        if cut.contains(&e.stream) {
-            continue;
-        }
         if at.is_some_and(|at| e.recorded_at > at) {
-            cut.insert(&e.stream);
-            continue;
+            break;
         }
         model.apply(e);
     }

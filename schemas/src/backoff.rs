@@ -1,7 +1,8 @@
 //! The one backoff policy of every retry and poll loop (ledger appends, consumers, leases,
 //! reconnects, exporters, waits for the projector): exponential from a first delay, doubling
 //! each time, capped. (A task's own retry delays are its `retryBackoffMs`, see
-//! [`crate::TaskSpec::backoff_ms`].)
+//! [`crate::TaskSpec::backoff_ms`]; the MongoDB ledger's transaction retries add random jitter to
+//! spread the writers that conflicted, in `ledger/src/mongo.rs`.)
 
 use std::time::Duration;
 

@@ -98,9 +98,13 @@ pub fn record(span: Span) {
 pub async fn flush(within: Duration) {
     let Some(exporter) = INSTALLED.get() else { return };
     let (done, wait) = oneshot::channel();
-    if exporter.tx.send(Command::Flush(done)).await.is_ok() {
-        let _ = tokio::time::timeout(within, wait).await;
-    }
+    // Both the queueing (behind a full queue) and the sending count against `within`.
+    let _ = tokio::time::timeout(within, async {
+        if exporter.tx.send(Command::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    })
+    .await;
 }
 
 async fn send_loop(url: String, resource: Vec<(String, Value)>, mut rx: mpsc::Receiver<Command>) {

@@ -9,6 +9,7 @@ to the file named by its argument. Anything else gets a 4xx, as a collector woul
 
 import json
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from google.protobuf.message import DecodeError
@@ -18,6 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 OUT = sys.argv[1]
+WRITING = threading.Lock()  # requests are served on threads; each batch is appended whole
 
 
 def value(any_value):
@@ -73,7 +75,7 @@ class Receiver(BaseHTTPRequestHandler):
                             }
                         )
                     )
-        with open(OUT, "a", encoding="utf-8") as f:
+        with WRITING, open(OUT, "a", encoding="utf-8") as f:
             f.write("".join(line + "\n" for line in lines))
         self.answer(200, ExportTraceServiceResponse().SerializeToString(), "application/x-protobuf")
 

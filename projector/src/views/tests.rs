@@ -153,3 +153,17 @@ fn as_of_a_moment_is_the_model_of_the_events_up_to_it() {
     let end = events.last().map(|e| e.recorded_at).unwrap_or(base);
     assert_eq!(as_of(&events, Some(end + chrono::Duration::hours(1))), build(&events));
 }
+
+/// With clocks that disagree (event 5 stamped before event 4 by another process), a moment shows
+/// a prefix of the ledger's order: never event 5 without event 4.
+#[test]
+fn as_of_cuts_the_ledgers_order_not_each_stream() {
+    let base = Utc::now();
+    let mut events = history();
+    for (i, e) in events.iter_mut().enumerate() {
+        e.recorded_at = base + chrono::Duration::milliseconds(10 * i as i64);
+    }
+    events[5].recorded_at = events[4].recorded_at - chrono::Duration::milliseconds(5);
+    assert_eq!(as_of(&events, Some(events[5].recorded_at)), build(&events[..4]));
+    assert_eq!(as_of(&events, Some(events[4].recorded_at)), build(&events[..6]));
+}

@@ -125,17 +125,18 @@ impl Snapshot {
 
     /// The rows as `TaskRun`s as they showed at the moment, each with its history up to it.
     pub fn task_runs(&self) -> Vec<TaskRun> {
+        let mut by_task: std::collections::HashMap<TaskId, Vec<super::types::LedgerEvent>> =
+            std::collections::HashMap::new();
+        for e in &self.events {
+            if let Some(t) = e.task_id {
+                by_task.entry(t).or_default().push(super::types::LedgerEvent::from(e));
+            }
+        }
         self.tasks
             .iter()
             .map(|v| {
                 let mut run = TaskRun::at(v.clone(), self.at);
-                run.prefetched_history = Some(
-                    self.events
-                        .iter()
-                        .filter(|e| e.task_id == Some(v.task_id))
-                        .map(super::types::LedgerEvent::from)
-                        .collect(),
-                );
+                run.prefetched_history = Some(by_task.remove(&v.task_id).unwrap_or_default());
                 run
             })
             .collect()

@@ -128,6 +128,7 @@ impl From<aurora_schemas::TypedValue> for TypedValue {
 
 /// One ledger event.
 #[derive(SimpleObject, Debug, Clone)]
+#[graphql(complex)]
 pub struct LedgerEvent {
     pub id: ID,
     pub stream: String,
@@ -154,9 +155,18 @@ pub struct LedgerEvent {
     /// The event's place in the ledger's global order (a decimal number that may exceed GraphQL's
     /// 32-bit `Int`): the cursor `history(after:)` takes.
     pub position: String,
+    /// The event itself, for `line` (rendered only when asked for).
+    #[graphql(skip)]
+    pub source: std::sync::Arc<Event>,
+}
+
+#[ComplexObject]
+impl LedgerEvent {
     /// The whole event as one line of JSON (envelope, payload, hashes): what `aurora export`
     /// writes and `importRun` takes.
-    pub line: String,
+    async fn line(&self) -> String {
+        aurora_schemas::portable::to_line(&self.source)
+    }
 }
 
 impl From<&Event> for LedgerEvent {
@@ -180,7 +190,7 @@ impl From<&Event> for LedgerEvent {
             fencing_token: e.meta.fencing_token.map(|t| t as i64),
             causation_id: e.meta.causation_id.map(|c| ID(c.to_string())),
             position: e.position.to_string(),
-            line: aurora_schemas::portable::to_line(e),
+            source: std::sync::Arc::new(e.clone()),
         }
     }
 }

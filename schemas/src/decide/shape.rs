@@ -31,11 +31,6 @@ impl Topology {
         Self { spec, index, preds, succs }
     }
 
-    /// The task with `key`.
-    pub fn task(&self, key: &str) -> Option<&TaskSpec> {
-        self.index.get(key).map(|&i| &self.spec.tasks[i])
-    }
-
     /// The index of the task with `key`.
     pub fn index_of(&self, key: &str) -> Option<usize> {
         self.index.get(key).copied()
@@ -49,16 +44,6 @@ impl Topology {
     /// Direct predecessors of the task at `i`, in edge order.
     pub fn predecessors_of(&self, i: usize) -> impl Iterator<Item = &TaskSpec> {
         self.preds[i].iter().map(|&p| &self.spec.tasks[p])
-    }
-
-    /// Direct successors of `key`.
-    pub fn successors(&self, key: &str) -> Vec<&TaskSpec> {
-        self.index.get(key).map(|&i| self.succs[i].iter().map(|&s| &self.spec.tasks[s]).collect()).unwrap_or_default()
-    }
-
-    /// Direct predecessors of `key`, in edge order (the order results are passed in).
-    pub fn predecessors(&self, key: &str) -> Vec<&TaskSpec> {
-        self.index.get(key).map(|&i| self.preds[i].iter().map(|&p| &self.spec.tasks[p]).collect()).unwrap_or_default()
     }
 
     /// Every task reachable from `key`, excluding it.
