@@ -310,7 +310,15 @@ async fn run_of(st: &State, r: &Request) -> Result<(GraphId, Vec<TaskId>, BTreeM
             .ok_or_else(|| Refusal::bad(format!("{what}: `uuid` `{raw:.60}` is not a task id (task_<uuid>)")))?;
         ids.push(id);
     }
-    let views = views_of(st, &ids).await?;
+    // Just after a `send` answered, the projector may not have applied its run yet (a loaded
+    // distributed deployment lags by a few hundred milliseconds): give it a moment before a 404.
+    let mut views = views_of(st, &ids).await?;
+    let mut backoff = aurora_schemas::backoff::Backoff::new(Duration::from_millis(5), Duration::from_millis(100));
+    let until = Instant::now() + Duration::from_secs(2);
+    while ids.iter().any(|id| !views.contains_key(id)) && Instant::now() < until {
+        tokio::time::sleep(backoff.next_delay()).await;
+        views = views_of(st, &ids).await?;
+    }
     if let Some(missing) = ids.iter().find(|id| !views.contains_key(id)) {
         return Err(Refusal::new(Kind::NotFound, format!("no task {}", shapes::task_uuid(*missing))));
     }
