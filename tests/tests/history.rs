@@ -280,7 +280,20 @@ async fn an_exported_run_imports_into_a_fresh_aurora_unchanged(deployment: Deplo
     let history = source["history"].as_array().unwrap();
     assert_eq!(text.lines().count(), history.len(), "one line per event");
 
-    let mut two = Server::deploy(deployment, &two_dir, &[]).await;
+    // An operator may submit but not import: the history is appended as its exporter recorded it.
+    let hash = aurora_query_graphql::auth::hash_password("op-pw");
+    let config = two_dir.join("users.toml");
+    std::fs::write(
+        &config,
+        format!("[[auth.users]]\nname = \"olga\"\npassword_hash = \"{hash}\"\nrole = \"operator\"\n"),
+    )
+    .unwrap();
+    let mut two = Server::deploy_with_config(deployment, &two_dir, &config, &[]).await;
+    let olga = two.client.with_token(Some(two.anonymous().login("olga", "op-pw").await.unwrap()));
+    let q = "mutation($lines: [String!]!) { importRun(lines: $lines) { id } }";
+    let err = olga.query(q, json!({ "lines": text.lines().collect::<Vec<_>>() })).await.unwrap_err();
+    assert_eq!(err.codes(), ["FORBIDDEN"], "{err}");
+    assert_eq!(two.ledger_event_count().await, 0, "nothing written for an operator");
     // One edited value: b's result 7 becomes 8.
     let edited = dir.0.join("edited.jsonl");
     let tampered: Vec<String> = text
