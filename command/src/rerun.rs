@@ -74,10 +74,7 @@ pub struct Plan {
 /// Plans a rerun of the run whose events (graph and task streams, in ledger order) are `events`;
 /// an error says what is wrong with the request (nothing may be written).
 pub fn plan(source: GraphId, events: &[Event], request: &Request) -> Result<Plan, String> {
-    let Some(spec) = events.iter().find_map(|e| match &e.data {
-        EventData::GraphSubmitted { spec, .. } => Some(spec.clone()),
-        _ => None,
-    }) else {
+    let Some(spec) = aurora_schemas::event::submitted_spec(events).cloned() else {
         return Err(format!("run {source} has no submission in the ledger"));
     };
     let graph_state = events
@@ -112,7 +109,9 @@ pub fn plan(source: GraphId, events: &[Event], request: &Request) -> Result<Plan
     let successes = successes(source, events);
     let mut seeds: BTreeSet<&str> = request.from.iter().map(String::as_str).chain(overridden.iter().copied()).collect();
     seeds.extend(spec.tasks.iter().map(|t| t.key.as_str()).filter(|k| !successes.contains_key(*k)));
-    let rerun = descendants_closure(&spec, &seeds);
+    let shape = Topology::new(spec.clone());
+    let rerun: BTreeSet<&str> =
+        shape.with_descendants(seeds.iter().copied()).into_iter().map(|t| t.key.as_str()).collect();
     if rerun.is_empty() {
         return Err(format!(
             "every task of run {source} succeeded and none is named in `from` or `overrides`: nothing would run again; \
@@ -178,23 +177,6 @@ fn successes(source: GraphId, events: &[Event]) -> BTreeMap<String, (Vec<TypedVa
             hash: e.hash.clone(),
         };
         out.insert(key.clone(), (results.clone(), source));
-    }
-    out
-}
-
-/// `seeds` and every task reachable from them, in one traversal (`Topology::descendants` is
-/// one per task; a rerun may start from most of a big graph).
-fn descendants_closure<'a>(spec: &'a GraphSpec, seeds: &BTreeSet<&'a str>) -> BTreeSet<&'a str> {
-    let mut succs: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for e in &spec.edges {
-        succs.entry(e.from.as_str()).or_default().push(e.to.as_str());
-    }
-    let mut out: BTreeSet<&str> = BTreeSet::new();
-    let mut stack: Vec<&str> = seeds.iter().copied().collect();
-    while let Some(k) = stack.pop() {
-        if out.insert(k) {
-            stack.extend(succs.get(k).into_iter().flatten().copied());
-        }
     }
     out
 }

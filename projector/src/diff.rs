@@ -25,10 +25,7 @@ pub struct Run {
 impl Run {
     /// The run `graph` from its events (ledger order); `None` without a submission.
     pub fn of(graph: GraphId, events: &[Event]) -> Option<Self> {
-        let spec = events.iter().find_map(|e| match &e.data {
-            EventData::GraphSubmitted { spec, .. } => Some(spec.clone()),
-            _ => None,
-        })?;
+        let spec = aurora_schemas::event::submitted_spec(events)?.clone();
         let model = as_of(events, None);
         let tasks: BTreeMap<String, TaskView> = spec
             .tasks

@@ -333,13 +333,17 @@ impl Model {
 /// before the success that dispatched it).
 pub fn as_of(events: &[Event], at: Option<DateTime<Utc>>) -> Model {
     let mut model = Model::default();
-    for e in events {
-        if at.is_some_and(|at| e.recorded_at > at) {
-            break;
-        }
+    for e in recorded_by(events, at) {
         model.apply(e);
     }
     model
+}
+
+/// The events (in ledger order) the ledger had passed through at `at`: those before the first one
+/// recorded after it (all of them when `None`).
+pub fn recorded_by(events: &[Event], at: Option<DateTime<Utc>>) -> &[Event] {
+    let end = at.and_then(|at| events.iter().position(|e| e.recorded_at > at)).unwrap_or(events.len());
+    &events[..end]
 }
 
 #[cfg(test)]

@@ -433,6 +433,14 @@ impl Event {
     }
 }
 
+/// The frozen spec of the run whose events (any order) are `events`: its `GraphSubmitted`'s.
+pub fn submitted_spec(events: &[Event]) -> Option<&GraphSpec> {
+    events.iter().find_map(|e| match &e.data {
+        EventData::GraphSubmitted { spec, .. } => Some(spec),
+        _ => None,
+    })
+}
+
 fn is_zero(p: &u8) -> bool {
     *p == 0
 }

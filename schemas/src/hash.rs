@@ -61,10 +61,11 @@ pub fn sha256_hex(v: &Value) -> String {
     hex::encode(Sha256::digest(canonical_json(v).as_bytes()))
 }
 
-/// The hash an event must carry, given its `prev_hash`.
-pub fn event_hash(e: &Event) -> String {
+/// The event's envelope and payload as the hash covers them (every field but the chain and the
+/// position); `schemas::portable` writes the same document, plus the chain, to export.
+pub fn hashed_document(e: &Event) -> serde_json::Value {
     let (ty, data) = e.data.to_parts();
-    let doc = serde_json::json!({
+    serde_json::json!({
         "id": e.id.to_string(),
         "stream": e.stream.as_str(),
         "version": e.version,
@@ -75,7 +76,12 @@ pub fn event_hash(e: &Event) -> String {
         "data": data,
         "meta": serde_json::to_value(&e.meta).expect("meta always serialises"),
         "recorded_at": format_time(&e.recorded_at),
-    });
+    })
+}
+
+/// The hash an event must carry, given its `prev_hash`.
+pub fn event_hash(e: &Event) -> String {
+    let doc = hashed_document(e);
     let mut hasher = Sha256::new();
     hasher.update(e.prev_hash.as_bytes());
     hasher.update(b"\n");

@@ -4,31 +4,21 @@
 //! the events positions of its own (positions are not hashed).
 
 use crate::event::{Event, EventData, EventMeta};
-use crate::hash::{format_time, verify_chain};
+use crate::hash::{hashed_document, verify_chain};
 use crate::ids::{GraphId, StreamId, TaskId};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// One event as a line of JSON.
+/// One event as a line of JSON: the document its hash covers, plus the chain and the position.
 pub fn to_line(e: &Event) -> String {
-    let (ty, data) = e.data.to_parts();
-    json!({
-        "id": e.id.to_string(),
-        "stream": e.stream.as_str(),
-        "version": e.version,
-        "graph_id": e.graph_id.to_string(),
-        "task_id": e.task_id.map(|t| t.to_string()),
-        "type": ty,
-        "schema_version": e.schema_version,
-        "data": data,
-        "meta": serde_json::to_value(&e.meta).expect("meta always serialises"),
-        "recorded_at": format_time(&e.recorded_at),
-        "prev_hash": e.prev_hash,
-        "hash": e.hash,
-        "position": e.position,
-    })
-    .to_string()
+    let mut doc = hashed_document(e);
+    if let Value::Object(fields) = &mut doc {
+        fields.insert("prev_hash".into(), json!(e.prev_hash));
+        fields.insert("hash".into(), json!(e.hash));
+        fields.insert("position".into(), json!(e.position));
+    }
+    doc.to_string()
 }
 
 /// An event read back from a line of [`to_line`]; the error names what is missing or malformed.

@@ -8,8 +8,8 @@ use super::types::{ArgInput, Edge, GraphRun, TaskRun};
 use crate::errors::{Kind, error, unavailable};
 use async_graphql::{ComplexObject, Context, ID, InputObject, Json, SimpleObject};
 use aurora_projector::TaskView;
-use aurora_projector::views::as_of;
-use aurora_schemas::event::{EventData, SourceEvent};
+use aurora_projector::views::{as_of, recorded_by};
+use aurora_schemas::event::SourceEvent;
 use aurora_schemas::{Event, GraphId, GraphSpec, TaskId, TypedValue};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -106,20 +106,12 @@ pub struct Snapshot {
 impl Snapshot {
     /// The run `graph` at `at` from its events; `None` if it was not submitted by then.
     pub fn of(graph: GraphId, events: Vec<Event>, at: DateTime<Utc>) -> Option<(aurora_projector::GraphView, Self)> {
-        let model = as_of(&events, Some(at));
+        let events = recorded_by(&events, Some(at)).to_vec();
+        let model = as_of(&events, None);
         let view = model.graphs.get(&graph)?.clone();
-        let spec = events.iter().find_map(|e| match &e.data {
-            EventData::GraphSubmitted { spec, .. } => Some(spec.clone()),
-            _ => None,
-        })?;
+        let spec = aurora_schemas::event::submitted_spec(&events)?.clone();
         let tasks: Vec<TaskView> =
             spec.tasks.iter().filter_map(|t| model.tasks.get(&TaskId::derive(graph, &t.key)).cloned()).collect();
-        // The events the model reflects: each stream's up to the version its row is at.
-        let version_of = |e: &Event| match e.task_id {
-            Some(t) => model.tasks.get(&t).map_or(0, |r| r.version),
-            None => view.version,
-        };
-        let events = events.into_iter().filter(|e| e.version <= version_of(e)).collect();
         Some((view, Self { at, spec, tasks, events }))
     }
 

@@ -51,12 +51,26 @@ impl Topology {
         let Some(&start) = self.index.get(key) else {
             return Vec::new();
         };
+        self.reachable(self.succs[start].iter().copied()).into_iter().map(|i| &self.spec.tasks[i]).collect()
+    }
+
+    /// The tasks with `keys` (unknown keys are ignored) and every task reachable from them, in
+    /// one traversal, in spec order.
+    pub fn with_descendants<'a>(&self, keys: impl IntoIterator<Item = &'a str>) -> Vec<&TaskSpec> {
+        let starts = keys.into_iter().filter_map(|k| self.index.get(k).copied());
+        let mut found = self.reachable(starts);
+        found.sort_unstable();
+        found.into_iter().map(|i| &self.spec.tasks[i]).collect()
+    }
+
+    /// The indices reachable from `starts`, `starts` included.
+    fn reachable(&self, starts: impl IntoIterator<Item = usize>) -> Vec<usize> {
         let mut seen = vec![false; self.spec.tasks.len()];
-        let mut stack = self.succs[start].clone();
+        let mut stack: Vec<usize> = starts.into_iter().collect();
         let mut out = Vec::new();
         while let Some(n) = stack.pop() {
             if !std::mem::replace(&mut seen[n], true) {
-                out.push(&self.spec.tasks[n]);
+                out.push(n);
                 stack.extend(&self.succs[n]);
             }
         }
@@ -115,6 +129,17 @@ mod tests {
         assert_eq!(p.succeed(&topo, 1), vec![2], "re-processing proposes the same dispatch, and counts nothing twice");
         assert_eq!(p.succeed(&topo, 2), vec![3]);
         assert_eq!(p.succeed(&topo, 3), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn with_descendants_is_every_task_reachable_from_the_keys_in_spec_order() {
+        let topo = complete_dag(5);
+        let keys = |ts: Vec<&TaskSpec>| ts.into_iter().map(|t| t.key.clone()).collect::<Vec<_>>();
+        assert_eq!(keys(topo.with_descendants(["t3", "t1", "nope"])), ["t1", "t2", "t3", "t4"]);
+        assert_eq!(keys(topo.with_descendants(["t4"])), ["t4"]);
+        let mut below = keys(topo.descendants("t2"));
+        below.sort();
+        assert_eq!(below, ["t3", "t4"], "descendants exclude the task itself");
     }
 
     #[test]
