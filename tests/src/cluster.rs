@@ -213,10 +213,13 @@ impl Cluster {
         self.processes.iter_mut().find(|(n, _)| n == name).map(|(_, p)| p).unwrap_or_else(|| panic!("no {name}"))
     }
 
-    /// The number of events in the deployment's ledger, counted in MongoDB directly.
+    /// The number of events in the deployment's ledger, counted in MongoDB directly (positions
+    /// marked skipped are not events).
     pub async fn event_count(&self) -> i64 {
         let events = self.mongo().await.collection::<mongodb::bson::Document>("events");
-        events.count_documents(mongodb::bson::doc! {}).await.expect("count events") as i64
+        // aurora_ledger::mongo::docs::SKIPPED
+        let filter = mongodb::bson::doc! { "type": { "$ne": "PositionSkipped" } };
+        events.count_documents(filter).await.expect("count events") as i64
     }
 
     /// When the first event of `event_type` was recorded (RFC 3339, UTC), if there is one.
