@@ -110,6 +110,14 @@ ensure_celery() {
   export AURORA_BENCH_PYTHON="$VENV_PYTHON"
 }
 
+# Restate, the benchmarks' second peer (bench/peers/restate: restate-server and its TypeScript SDK
+# from npm, pinned by package-lock.json). Its driver runs in a network namespace of its own, which
+# needs root (or CAP_SYS_ADMIN) and unshare.
+ensure_restate() {
+  command -v unshare >/dev/null || { echo "unshare (util-linux) is needed for the Restate peer" >&2; return 1; }
+  bench/peers/restate/install.sh >/dev/null
+}
+
 # The third-party clients the end-to-end tests drive Aurora with (tests/clients/: graphql-core, and
 # opentelemetry-proto for the OTLP receiver of the trace-export test).
 ensure_test_clients() {

@@ -1,8 +1,9 @@
-//! Aurora's benchmarks (issue 4): the workloads W1–W7 on Aurora embedded and distributed, W1–W5
-//! on Celery, and the raw limits of RabbitMQ, MongoDB and SQLite, interleaved in one run on one
+//! Aurora's benchmarks (issues 4 and 15): the workloads W1–W7 on Aurora embedded and distributed,
+//! W1–W5 on Celery, W2–W5 on Restate, and the raw limits of RabbitMQ, MongoDB and SQLite, interleaved in one run on one
 //! machine so their ratios hold even where absolute times do not.
 
 pub mod cpu;
+pub mod db_counts;
 pub mod graphs;
 pub mod limits;
 pub mod ours;
@@ -14,7 +15,7 @@ pub mod stats;
 
 use aurora_e2e::Deployment;
 use aurora_e2e::cluster::Services;
-use peer::Celery;
+use peer::Peer;
 use plan::Plan;
 use report::{Results, Sample};
 use selection::Selection;
@@ -119,16 +120,20 @@ async fn round_ours(
         let t = Instant::now();
         round.record(rep, system, "W2", t, ours::w2(kind, &dir.join("w2"), plan).await);
     }
+    if kind == Deployment::Distributed && opts.only.wants(system, "W2s") {
+        let t = Instant::now();
+        round.record(rep, system, "W2s", t, ours::w2_scale_out(&dir.join("w2s"), plan).await);
+    }
     if round.failures.is_empty() && !opts.keep {
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
 }
 
-async fn round_celery(celery: &Celery, plan: &Plan, only: &Selection, rep: usize, round: &mut Round) {
-    for w in only.chosen("celery") {
+async fn round_peer(peer: &Peer, plan: &Plan, only: &Selection, rep: usize, round: &mut Round) {
+    for w in only.chosen(peer.name) {
         let t = Instant::now();
-        round.record(rep, "celery", w, t, celery.run(w, plan).await);
+        round.record(rep, peer.name, w, t, peer.run(w, plan).await);
     }
 }
 
@@ -147,14 +152,15 @@ async fn round_limits(plan: &Plan, opts: &Options, rep: usize, round: &mut Round
 }
 
 /// Runs the whole plan: a smaller warm-up round (not kept) if asked, then the repetitions, each
-/// going through ours-embedded, ours-distributed, Celery and the raw limits in turn. A workload
+/// going through ours-embedded, ours-distributed, Celery, Restate and the raw limits in turn. A workload
 /// that fails is listed in the results' `failures` and the run goes on. `after_each` sees the
 /// results so far after every repetition (so a run cut short still leaves its figures).
 pub async fn run(opts: &Options, mut after_each: impl FnMut(&Results)) -> anyhow::Result<Results> {
     let date = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let (commit, machine) = (commit(), report::Machine::this());
     std::fs::create_dir_all(&opts.work_dir)?;
-    let celery = Celery::new(opts.python.clone(), &Services::from_env(), &opts.work_dir.join("celery-worker.log"));
+    let celery = Peer::celery(opts.python.clone(), &Services::from_env(), &opts.work_dir.join("celery-worker.log"));
+    let restate = Peer::restate();
     let first = if opts.plan.warmup { 0 } else { 1 };
     let (mut samples, mut failures) = (Vec::new(), Vec::new());
     let warmup = opts.plan.warmup_round();
@@ -163,7 +169,8 @@ pub async fn run(opts: &Options, mut after_each: impl FnMut(&Results)) -> anyhow
         let mut round = Round::default();
         round_ours(Deployment::Embedded, plan, opts, rep, &mut round).await?;
         round_ours(Deployment::Distributed, plan, opts, rep, &mut round).await?;
-        round_celery(&celery, plan, &opts.only, rep, &mut round).await;
+        round_peer(&celery, plan, &opts.only, rep, &mut round).await;
+        round_peer(&restate, plan, &opts.only, rep, &mut round).await;
         round_limits(plan, opts, rep, &mut round).await;
         failures.extend(round.failures);
         if rep > 0 {

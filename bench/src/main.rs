@@ -27,10 +27,10 @@ struct Args {
     /// Python of a virtual environment with Celery installed.
     #[arg(long, env = "AURORA_BENCH_PYTHON")]
     python: PathBuf,
-    /// Only these systems (comma-separated: embedded, distributed, celery, limits); all by default.
+    /// Only these systems (comma-separated: embedded, distributed, celery, restate, limits); all by default.
     #[arg(long, value_delimiter = ',')]
     systems: Vec<String>,
-    /// Only these workloads (comma-separated: W1…W7, rabbitmq, mongodb, sqlite); all by default.
+    /// Only these workloads (comma-separated: W1…W7, W2s (the scale-out row), rabbitmq, mongodb, sqlite); all by default.
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<String>,
     /// Measured repetitions instead of the mode's (5 full, 2 quick), e.g. 1 for a quick look.

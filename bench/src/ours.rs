@@ -39,6 +39,16 @@ fn sets(kind: Deployment, plan: &Plan, extra: &[&str]) -> Vec<String> {
 }
 
 async fn deploy(kind: Deployment, dir: &Path, sets: Vec<String>, workers: Vec<String>) -> Server {
+    deploy_with(kind, dir, sets, workers, 1).await
+}
+
+async fn deploy_with(
+    kind: Deployment,
+    dir: &Path,
+    sets: Vec<String>,
+    workers: Vec<String>,
+    projectors: usize,
+) -> Server {
     std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
     match kind {
         Deployment::Embedded => {
@@ -46,7 +56,7 @@ async fn deploy(kind: Deployment, dir: &Path, sets: Vec<String>, workers: Vec<St
             Server::deploy(Deployment::Embedded, dir, &sets).await
         }
         Deployment::Distributed => {
-            let layout = Layout { gateways: 1, projectors: 1, workers };
+            let layout = Layout { gateways: 1, projectors, workers };
             Server::deploy_layout(dir, &layout, &sets).await
         }
     }
@@ -263,11 +273,72 @@ impl Ours {
 /// (`TaskReceived`) to the client seeing the run's SUCCESS, as Celery's counts from a running
 /// worker starting to consume; `drain_s` also includes our workers' process start (`startup_s`).
 /// CPU covers the enqueueing and the draining.
+/// How a distributed W2 drains: worker processes of `slots` each, projector processes and partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drain {
+    /// Worker processes added to drain.
+    pub workers: usize,
+    /// Slots of each.
+    pub slots: usize,
+    /// Projector processes (one per partition).
+    pub projectors: usize,
+}
+
+impl Drain {
+    /// W2's drain: the plan's slots over two workers, one projector.
+    pub fn standard(plan: &Plan) -> Self {
+        Self { workers: 2, slots: plan.slots / 2, projectors: 1 }
+    }
+
+    /// The scale-out row: what one more worker process (of the same size) or a second projector
+    /// partition adds.
+    pub fn scale_out(plan: &Plan) -> [Self; 4] {
+        let slots = plan.slots / 2;
+        [
+            Self { workers: 1, slots, projectors: 1 },
+            Self { workers: 2, slots, projectors: 1 },
+            Self { workers: 4, slots, projectors: 1 },
+            Self { workers: 2, slots, projectors: 2 },
+        ]
+    }
+
+    /// `1w`, `2w`, `4w`, `2w_2p`: the figure suffix of this shape in the scale-out row.
+    pub fn tag(&self) -> String {
+        match self.projectors {
+            1 => format!("{}w", self.workers),
+            p => format!("{}w_{p}p", self.workers),
+        }
+    }
+}
+
+/// W2's scale-out row (distributed): W2 drained by each shape of [`Drain::scale_out`], its
+/// tasks/s per shape.
+pub async fn w2_scale_out(dir: &Path, plan: &Plan) -> anyhow::Result<Figures> {
+    let mut figures = Figures::new();
+    for shape in Drain::scale_out(plan) {
+        let tag = shape.tag();
+        let f = w2_drained(Deployment::Distributed, &dir.join(&tag), plan, shape).await?;
+        for key in ["tasks_per_s", "cpu_ms_per_task"] {
+            if let Some(v) = f.get(key) {
+                figures.insert(format!("{key}_{tag}"), *v);
+            }
+        }
+    }
+    Ok(figures)
+}
+
 pub async fn w2(kind: Deployment, dir: &Path, plan: &Plan) -> anyhow::Result<Figures> {
+    w2_drained(kind, dir, plan, Drain::standard(plan)).await
+}
+
+async fn w2_drained(kind: Deployment, dir: &Path, plan: &Plan, drain: Drain) -> anyhow::Result<Figures> {
     let payload = "x".repeat(plan.payload_bytes);
     let mut meter = Meter::default();
-    let holding = sets(kind, plan, &["worker.labels.pool=hold"]);
-    let mut server = deploy(kind, dir, holding, vec!["pool=hold".into()]).await;
+    let mut holding = sets(kind, plan, &["worker.labels.pool=hold"]);
+    if drain.projectors > 1 {
+        holding.push(format!("projector.partitions={}", drain.projectors));
+    }
+    let mut server = deploy_with(kind, dir, holding, vec!["pool=hold".into()], drain.projectors).await;
     meter.start(stack(kind, &server));
     let enqueue = Instant::now();
     let input = graphs::independent(plan.w2_tasks, &payload, Some(("pool", "drain")));
@@ -292,14 +363,15 @@ pub async fn w2(kind: Deployment, dir: &Path, plan: &Plan) -> anyhow::Result<Fig
         Deployment::Distributed => {
             let started = Instant::now();
             let cluster = server.cluster_mut().context("a distributed deployment")?;
-            let slots = format!("worker.slots={}", plan.slots / 2);
-            for name in ["drain0", "drain1"] {
-                cluster.add(name, "worker", std::slice::from_ref(&slots), &["--labels", "pool=drain"]);
+            let slots = format!("worker.slots={}", drain.slots);
+            for i in 0..drain.workers {
+                cluster.add(&format!("drain{i}"), "worker", std::slice::from_ref(&slots), &["--labels", "pool=drain"]);
             }
             started
         }
     };
     meter.start(stack(kind, &server));
+    let commands_before = crate::db_counts::commands(&server).await?;
     // Every 10 ms, as the Celery driver polls its result backend.
     let state = server.wait_ended(&id, RUN_TIMEOUT, Duration::from_millis(10)).await;
     let state = state.with_context(|| format!("W2's run did not end within {RUN_TIMEOUT:?}"))?;
@@ -312,12 +384,17 @@ pub async fn w2(kind: Deployment, dir: &Path, plan: &Plan) -> anyhow::Result<Fig
     let first_claim = chrono::DateTime::parse_from_rfc3339(&first_claim).context("the first claim's time")?;
     let claimed_s = (seen_at - first_claim.with_timezone(&chrono::Utc)).as_seconds_f64();
     let events_after = server.ledger_event_count().await;
+    let commands_after = crate::db_counts::commands(&server).await?;
     let unclean = server.stop();
     if !unclean.is_empty() {
         bail!("processes did not stop cleanly: {unclean:?}");
     }
     let n = plan.w2_tasks as f64;
-    Ok(Figures::from([
+    let mut figures = match kind {
+        Deployment::Distributed => crate::db_counts::per_task(&commands_before, &commands_after, n),
+        Deployment::Embedded => Figures::new(),
+    };
+    figures.extend(Figures::from([
         ("tasks_per_s".into(), n / claimed_s),
         ("tasks_per_s_with_startup".into(), n / drain_s),
         ("startup_s".into(), drain_s - claimed_s),
@@ -326,7 +403,8 @@ pub async fn w2(kind: Deployment, dir: &Path, plan: &Plan) -> anyhow::Result<Fig
         ("cpu_ms_per_task".into(), meter.millis() / n),
         ("enqueue_s".into(), enqueue_s),
         ("drain_s".into(), drain_s),
-    ]))
+    ]));
+    Ok(figures)
 }
 
 /// Waits until every one of the run's `n` tasks is PENDING (submitted, projected, ordered).

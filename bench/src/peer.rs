@@ -1,6 +1,8 @@
-//! Celery, the peer: runs `bench/peers/celery_driver.py` once per workload with the same
-//! RabbitMQ, Redis and slot count as ours, and measures the CPU of its worker processes and the
-//! services while the workload runs.
+//! The peers: Celery (`bench/peers/celery_driver.py`), which keeps nothing durable, and Restate
+//! (`bench/peers/restate/`), which, like Aurora, persists every step. Each driver runs once per
+//! workload and repetition with the same slot count as ours, and the CPU of the peer's processes
+//! and services is measured while the workload runs; both speak the same line protocol (the Celery
+//! driver's docstring).
 
 use crate::Figures;
 use crate::cpu::{Meter, Stack};
@@ -16,19 +18,17 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
-/// How to run the Celery driver.
+/// How to run a peer's driver.
 #[derive(Debug, Clone)]
-pub struct Celery {
-    /// The virtual environment's Python, with Celery installed.
-    pub python: PathBuf,
-    /// `bench/peers/celery_driver.py`.
-    pub driver: PathBuf,
-    /// RabbitMQ, as Celery spells it.
-    pub broker: String,
-    /// The Redis database for Celery's results.
-    pub backend: String,
-    /// Where the Celery worker's log goes.
-    pub log: PathBuf,
+pub struct Peer {
+    /// `celery` or `restate`, as the report names it.
+    pub name: &'static str,
+    /// The program, and the arguments before the workload's.
+    pub command: Vec<PathBuf>,
+    /// Environment for the driver.
+    pub env: Vec<(String, String)>,
+    /// The services whose CPU counts as the peer's (beside the driver's children).
+    pub services: Vec<String>,
 }
 
 /// Kills the driver's whole process group (the driver and its Celery worker) when dropped, so
@@ -43,16 +43,33 @@ impl Drop for Group {
     }
 }
 
-impl Celery {
-    /// The driver in this checkout, on the shared services, with results in Redis database 13.
-    pub fn new(python: PathBuf, services: &Services, log: &Path) -> Self {
+impl Peer {
+    /// Celery in this checkout's driver, on the shared services, with results in Redis database 13,
+    /// its worker's log at `log`.
+    pub fn celery(python: PathBuf, services: &Services, log: &Path) -> Self {
         let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/celery_driver.py");
         let redis = services.redis.trim_end_matches('/');
         let base = match redis.rsplit_once('/') {
             Some((base, db)) if db.chars().all(|c| c.is_ascii_digit()) => base,
             _ => redis,
         };
-        Self { python, driver, broker: services.amqp.clone(), backend: format!("{base}/13"), log: log.to_path_buf() }
+        Self {
+            name: "celery",
+            command: vec![python, driver],
+            env: vec![
+                ("BENCH_CELERY_BROKER".into(), services.amqp.clone()),
+                ("BENCH_CELERY_BACKEND".into(), format!("{base}/13")),
+                ("BENCH_CELERY_LOG".into(), log.display().to_string()),
+            ],
+            services: vec!["beam.smp".into(), "redis-server".into()],
+        }
+    }
+
+    /// Restate through `bench/peers/restate/run.sh` (installed by its `install.sh`): its server
+    /// and handler endpoint, started by the driver in a network namespace of their own.
+    pub fn restate() -> Self {
+        let run = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/restate/run.sh");
+        Self { name: "restate", command: vec![run], env: vec![], services: vec![] }
     }
 
     /// Runs one workload (`W1`–`W5`); returns its figures.
@@ -63,49 +80,45 @@ impl Celery {
             "W3" => plan.w3_tasks,
             "W4" => plan.w4_chain,
             "W5" => plan.w5_width,
-            other => bail!("Celery has no workload {other}"),
+            other => bail!("{} has no workload {other}", self.name),
         };
-        let mut child = Command::new(&self.python)
-            .arg(&self.driver)
+        let (program, before) = self.command.split_first().context("a driver command")?;
+        let mut child = Command::new(program)
+            .args(before)
             .args(["--workload", workload, "--n", &n.to_string()])
             .args(["--batch", &plan.w1_batch.to_string(), "--reps", &plan.w5_runs.to_string()])
             .args(["--clients", &plan.w1_clients.to_string()])
             .args(["--slots", &plan.slots.to_string(), "--payload-bytes", &plan.payload_bytes.to_string()])
-            .env("BENCH_CELERY_BROKER", &self.broker)
-            .env("BENCH_CELERY_BACKEND", &self.backend)
-            .env("BENCH_CELERY_LOG", &self.log)
+            .envs(self.env.iter().cloned())
             .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .with_context(|| format!("starting {} {}", self.python.display(), self.driver.display()))?;
+            .with_context(|| format!("starting the {} driver {:?}", self.name, self.command))?;
         let mut stdin = child.stdin.take().context("driver stdin")?;
         let mut lines = BufReader::new(child.stdout.take().context("driver stdout")?).lines();
         let driver_pid = child.id().context("driver pid")?;
         let mut group = Group(child);
 
-        let ready = next_json(&mut lines, Duration::from_secs(120)).await?;
+        let name = self.name;
+        let ready = next_json(name, &mut lines, Duration::from_secs(120)).await?;
         if ready["event"] != "ready" {
-            bail!("the Celery driver said {ready} instead of ready");
+            bail!("the {name} driver said {ready} instead of ready");
         }
         let mut meter = Meter::default();
-        meter.start(Stack {
-            roots: vec![driver_pid],
-            exclude: vec![driver_pid],
-            services: vec!["beam.smp".into(), "redis-server".into()],
-        });
+        meter.start(Stack { roots: vec![driver_pid], exclude: vec![driver_pid], services: self.services.clone() });
         stdin.write_all(b"go\n").await?;
-        let result = next_json(&mut lines, Duration::from_secs(900)).await?;
+        let result = next_json(name, &mut lines, Duration::from_secs(900)).await?;
         meter.stop();
         stdin.write_all(b"stop\n").await?;
         let status = tokio::time::timeout(Duration::from_secs(60), group.0.wait()).await;
         match status {
             Ok(Ok(s)) if s.success() => {}
-            other => bail!("the Celery driver did not end cleanly: {other:?}"),
+            other => bail!("the {name} driver did not end cleanly: {other:?}"),
         }
         if result["event"] != "result" {
-            bail!("the Celery driver said {result} instead of a result");
+            bail!("the {name} driver said {result} instead of a result");
         }
         let mut figures = figures(workload, plan, &result)?;
         if workload == "W2" {
@@ -115,12 +128,12 @@ impl Celery {
     }
 }
 
-async fn next_json(lines: &mut Lines<BufReader<ChildStdout>>, within: Duration) -> anyhow::Result<Value> {
+async fn next_json(name: &str, lines: &mut Lines<BufReader<ChildStdout>>, within: Duration) -> anyhow::Result<Value> {
     let line = tokio::time::timeout(within, lines.next_line())
         .await
-        .with_context(|| format!("the Celery driver said nothing for {within:?}"))??
-        .context("the Celery driver exited early (its errors are above)")?;
-    serde_json::from_str(&line).with_context(|| format!("the Celery driver printed {line}"))
+        .with_context(|| format!("the {name} driver said nothing for {within:?}"))??
+        .with_context(|| format!("the {name} driver exited early (its errors are above)"))?;
+    serde_json::from_str(&line).with_context(|| format!("the {name} driver printed {line}"))
 }
 
 fn floats(v: &Value, key: &str) -> anyhow::Result<Vec<f64>> {
@@ -158,6 +171,6 @@ fn figures(workload: &str, plan: &Plan, r: &Value) -> anyhow::Result<Figures> {
             let runs: Vec<usize> = floats(r, "join_runs")?.into_iter().map(|x| x as usize).collect();
             w5_figures(&floats(r, "latencies")?, &runs)
         }
-        other => bail!("Celery has no workload {other}"),
+        other => bail!("no peer runs workload {other}"),
     })
 }

@@ -4,17 +4,18 @@
 use serde::Serialize;
 
 /// Every system and what it can run.
-pub const CATALOGUE: [(&str, &[&str]); 4] = [
+pub const CATALOGUE: [(&str, &[&str]); 5] = [
     ("embedded", &["W1", "W2", "W3", "W4", "W5", "W6", "W7"]),
-    ("distributed", &["W1", "W2", "W3", "W4", "W5", "W6", "W7"]),
+    ("distributed", &["W1", "W2", "W2s", "W3", "W4", "W5", "W6", "W7"]),
     ("celery", &["W1", "W2", "W3", "W4", "W5"]),
+    ("restate", &["W2", "W3", "W4", "W5"]),
     ("limits", &["rabbitmq", "mongodb", "sqlite"]),
 ];
 
 /// The systems and workloads to run; an empty list means all of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Selection {
-    /// `embedded`, `distributed`, `celery`, `limits`.
+    /// `embedded`, `distributed`, `celery`, `restate`, `limits`.
     pub systems: Vec<String>,
     /// `W1`…`W7`, `rabbitmq`, `mongodb`, `sqlite`.
     pub workloads: Vec<String>,
@@ -39,7 +40,7 @@ impl Selection {
         let selection = Self { systems, workloads };
         anyhow::ensure!(
             CATALOGUE.iter().any(|(s, _)| selection.wants_system(s)),
-            "the selection {} matches nothing: Celery runs W1–W5, the limits are rabbitmq, mongodb and sqlite",
+            "the selection {} matches nothing: Celery runs W1–W5, Restate W2–W5, the limits are rabbitmq, mongodb and sqlite",
             selection.tag()
         );
         Ok(selection)

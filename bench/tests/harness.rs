@@ -1,5 +1,5 @@
-//! The benchmark harness and the Celery driver start and measure a tiny workload (issue 4,
-//! done-when 1): `aurora-bench --tiny` against the real services, with its figures checked.
+//! The benchmark harness and the peers' drivers (Celery, Restate) start and measure a tiny workload
+//! (issues 4 and 15): `aurora-bench --tiny` against the real services, with its figures checked.
 
 #![cfg(feature = "service-tests")]
 #![allow(clippy::unwrap_used)] // test code: a panic is a failed check
@@ -14,7 +14,7 @@ fn positive(v: &Value, path: &str) -> f64 {
 }
 
 #[test]
-fn the_harness_and_the_celery_driver_start_and_measure_a_tiny_workload() {
+fn the_harness_and_the_peers_drivers_start_and_measure_a_tiny_workload() {
     let python = std::env::var("AURORA_BENCH_PYTHON")
         .expect("AURORA_BENCH_PYTHON is not set; run the service tests through scripts/test (it installs Celery)");
     let dir = tempfile::tempdir().unwrap();
@@ -66,6 +66,22 @@ fn the_harness_and_the_celery_driver_start_and_measure_a_tiny_workload() {
     positive(&r, "/medians/celery/W4/total_ms");
     positive(&r, "/medians/celery/W5/p50_ms");
     positive(&r, "/versus_celery/distributed/W2 tasks_per_s");
+    // The Restate driver measured W2–W5, in its network namespace.
+    positive(&r, "/medians/restate/W2/tasks_per_s");
+    positive(&r, "/medians/restate/W2/cpu_ms_per_task");
+    positive(&r, "/medians/restate/W3/p50_ms");
+    positive(&r, "/medians/restate/W4/ms_per_hop");
+    positive(&r, "/medians/restate/W5/p50_ms");
+    assert_eq!(r.pointer("/medians/restate/W5/join_exactly_once"), Some(&Value::from(1.0)), "Restate's join");
+    positive(&r, "/versus_restate/distributed/W2 tasks_per_s");
+    // The scale-out row: W2 drained by 1, 2 and 4 worker processes, and by 2 projector partitions.
+    for shape in ["1w", "2w", "4w", "2w_2p"] {
+        positive(&r, &format!("/medians/distributed/W2s/tasks_per_s_{shape}"));
+    }
+    // The database's round trips per task, from the processes' own counters.
+    for figure in ["db_commands_per_task", "db_writes_per_task", "db_reads_per_task"] {
+        positive(&r, &format!("/medians/distributed/W2/{figure}"));
+    }
     // The raw limits.
     positive(&r, "/medians/limits/rabbitmq/round_trip_per_s");
     positive(&r, "/medians/limits/mongodb/inserts_per_s");
