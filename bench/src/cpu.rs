@@ -1,7 +1,9 @@
 //! CPU time of a stack of processes (ours, the broker, the database, the cache, the peer), read
-//! from `/proc`: user + system time, so a figure per task covers every process that worked for it.
+//! from `/proc`: user + system time, so a figure per task covers every process that worked for it,
+//! in all and per part (Aurora's processes by role, MongoDB, RabbitMQ, Redis), to say what bounds
+//! a figure.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// One process as `/proc/<pid>/stat` shows it.
 #[derive(Debug, Clone)]
@@ -68,9 +70,37 @@ pub fn service_names(mongo_server: &str) -> Vec<String> {
     vec!["beam.smp".into(), "redis-server".into(), mongo]
 }
 
+/// What a process is, for the per-part figures: `aurora_<role>` for Aurora's processes (from the
+/// command line: `aurora worker …` → `aurora_worker`), `mongodb`, `rabbitmq`, `redis`, or its
+/// command name.
+fn part_of(pid: u32, comm: &str) -> String {
+    match comm {
+        "beam.smp" => "rabbitmq".into(),
+        "redis-server" => "redis".into(),
+        c if c.starts_with("secantusd") || c == "mongod" => "mongodb".into(),
+        c if c.starts_with("aurora") => {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let role = cmdline
+                .split(|b| *b == 0)
+                .skip(1)
+                .filter_map(|a| std::str::from_utf8(a).ok())
+                .find(|a| !a.is_empty() && !a.starts_with('-'))
+                .unwrap_or("process")
+                .to_string();
+            format!("aurora_{role}")
+        }
+        c => c.to_string(),
+    }
+}
+
 impl Stack {
     /// The stack's CPU time so far, in clock ticks.
     pub fn ticks(&self) -> u64 {
+        self.per_process().values().map(|(_, ticks)| ticks).sum()
+    }
+
+    /// Each member process's part and CPU time so far, in clock ticks.
+    fn per_process(&self) -> Snapshot {
         let procs = all_processes();
         let mut members: HashSet<u32> = self.roots.iter().copied().filter(|p| procs.contains_key(p)).collect();
         loop {
@@ -83,35 +113,57 @@ impl Stack {
             }
         }
         members.extend(procs.iter().filter(|(_, p)| self.services.contains(&p.comm)).map(|(pid, _)| *pid));
-        members.iter().filter(|p| !self.exclude.contains(p)).filter_map(|p| procs.get(p)).map(|p| p.ticks).sum()
+        members
+            .into_iter()
+            .filter(|p| !self.exclude.contains(p))
+            .filter_map(|pid| procs.get(&pid).map(|p| (pid, (part_of(pid, &p.comm), p.ticks))))
+            .collect()
     }
 }
+
+/// Each member process's part and CPU time (clock ticks) at one moment.
+type Snapshot = HashMap<u32, (String, u64)>;
 
 /// CPU time spent by a stack over several measured intervals (the stack may change between them).
 #[derive(Debug, Default)]
 pub struct Meter {
     ticks: u64,
-    open: Option<(Stack, u64)>,
+    by_part: BTreeMap<String, u64>,
+    open: Option<(Stack, Snapshot)>,
 }
 
 impl Meter {
     /// Starts an interval on `stack`.
     pub fn start(&mut self, stack: Stack) {
-        let now = stack.ticks();
+        let now = stack.per_process();
         self.open = Some((stack, now));
     }
 
-    /// Ends the open interval (if any) and adds it up.
+    /// Ends the open interval (if any) and adds it up, per process (a process that started
+    /// within the interval counts from zero).
     pub fn stop(&mut self) {
         if let Some((stack, at)) = self.open.take() {
-            self.ticks += stack.ticks().saturating_sub(at);
+            for (pid, (part, ticks)) in stack.per_process() {
+                let spent = ticks.saturating_sub(at.get(&pid).map_or(0, |(_, t)| *t));
+                self.ticks += spent;
+                *self.by_part.entry(part).or_default() += spent;
+            }
         }
     }
 
     /// The CPU time measured, in milliseconds.
     pub fn millis(&self) -> f64 {
-        self.ticks as f64 * 1_000.0 / ticks_per_second() as f64
+        to_millis(self.ticks)
     }
+
+    /// The CPU time measured per part (`aurora_worker`, `mongodb`, …), in milliseconds.
+    pub fn millis_by_part(&self) -> BTreeMap<String, f64> {
+        self.by_part.iter().map(|(part, ticks)| (part.clone(), to_millis(*ticks))).collect()
+    }
+}
+
+fn to_millis(ticks: u64) -> f64 {
+    ticks as f64 * 1_000.0 / ticks_per_second() as f64
 }
 
 #[cfg(test)]

@@ -40,7 +40,8 @@ fn parse(text: &str) -> Vec<(String, f64)> {
 
 /// Per task, between `before` and `after`: every command (`db_commands_per_task`), reads (find,
 /// getMore, aggregate), writes (insert, update, findAndModify, delete: each a durable write
-/// outside a transaction, a statement inside one) and transaction commits.
+/// outside a transaction, a statement inside one), transaction commits, and each command on its
+/// own (`db_<command>_per_task`).
 pub fn per_task(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, tasks: f64) -> Figures {
     let delta = |names: &[&str]| -> f64 {
         after
@@ -50,12 +51,14 @@ pub fn per_task(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, t
             .sum::<f64>()
             / tasks
     };
-    Figures::from([
+    let mut figures: Figures = after.keys().map(|c| (format!("db_{c}_per_task"), delta(&[c.as_str()]))).collect();
+    figures.extend([
         ("db_commands_per_task".into(), delta(&[])),
         ("db_reads_per_task".into(), delta(&["find", "getMore", "aggregate"])),
         ("db_writes_per_task".into(), delta(&["insert", "update", "findAndModify", "delete"])),
         ("db_commits_per_task".into(), delta(&["commitTransaction"])),
-    ])
+    ]);
+    figures
 }
 
 #[cfg(test)]
@@ -78,5 +81,6 @@ mod tests {
         assert_eq!(f["db_writes_per_task"], 2.0);
         assert_eq!(f["db_reads_per_task"], 2.0);
         assert_eq!(f["db_commits_per_task"], 0.5);
+        assert_eq!(f["db_insert_per_task"], 2.0);
     }
 }

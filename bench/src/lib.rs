@@ -98,8 +98,9 @@ async fn round_ours(
         std::fs::remove_dir_all(&dir)?;
     }
     std::fs::create_dir_all(&dir)?;
-    // W2 needs a deployment of its own (its workers start stopped); the rest share one.
-    let shared: Vec<&str> = opts.only.chosen(system).filter(|w| *w != "W2").collect();
+    // W2 and its scale-out row need deployments of their own (their workers start stopped); the
+    // rest share one.
+    let shared: Vec<&str> = opts.only.chosen(system).filter(|w| *w != "W2" && *w != "W2s").collect();
     if !shared.is_empty() {
         let ours = ours::Ours::start(kind, &dir.join("main"), plan).await;
         for w in shared {

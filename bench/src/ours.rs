@@ -268,11 +268,6 @@ impl Ours {
     }
 }
 
-/// W2 on its own deployment: `tasks` are enqueued while only a worker whose labels match none of
-/// them is up, then 16 slots that match start and drain them. Tasks/s counts from the first claim
-/// (`TaskReceived`) to the client seeing the run's SUCCESS, as Celery's counts from a running
-/// worker starting to consume; `drain_s` also includes our workers' process start (`startup_s`).
-/// CPU covers the enqueueing and the draining.
 /// How a distributed W2 drains: worker processes of `slots` each, projector processes and partitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Drain {
@@ -327,6 +322,11 @@ pub async fn w2_scale_out(dir: &Path, plan: &Plan) -> anyhow::Result<Figures> {
     Ok(figures)
 }
 
+/// W2 on its own deployment: `tasks` are enqueued while only a worker whose labels match none of
+/// them is up, then 16 slots that match start and drain them. Tasks/s counts from the first claim
+/// (`TaskReceived`) to the client seeing the run's SUCCESS, as Celery's counts from a running
+/// worker starting to consume; `drain_s` also includes our workers' process start (`startup_s`).
+/// CPU covers the enqueueing and the draining.
 pub async fn w2(kind: Deployment, dir: &Path, plan: &Plan) -> anyhow::Result<Figures> {
     w2_drained(kind, dir, plan, Drain::standard(plan)).await
 }
@@ -394,6 +394,10 @@ async fn w2_drained(kind: Deployment, dir: &Path, plan: &Plan, drain: Drain) -> 
         Deployment::Distributed => crate::db_counts::per_task(&commands_before, &commands_after, n),
         Deployment::Embedded => Figures::new(),
     };
+    // Where the CPU went, per part of the stack (enqueueing and draining).
+    for (part, millis) in meter.millis_by_part() {
+        figures.insert(format!("cpu_ms_per_task_{part}"), millis / n);
+    }
     figures.extend(Figures::from([
         ("tasks_per_s".into(), n / claimed_s),
         ("tasks_per_s_with_startup".into(), n / drain_s),
