@@ -136,6 +136,7 @@ impl Service {
             self.options.schedule_to_start,
             shutdown.child_token(),
         ));
+        store.begin_writing();
         let start = store.checkpoint(&self.options.name).await?;
         let head = ledger.head().await?;
         info!(checkpoint = start, head, "projector starting");

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 /// A submitted graph of `n` tasks and, for its first task, pending → success; positions from `pos`.
-fn run(n: usize, pos: &mut u64) -> (GraphId, Vec<Event>) {
+pub(crate) fn run(n: usize, pos: &mut u64) -> (GraphId, Vec<Event>) {
     named_run(n, pos, None)
 }
 

@@ -101,6 +101,10 @@ pub trait ReadStore: Send + Sync + 'static {
     async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), Error>;
     /// Every row, for comparisons (replay).
     async fn dump(&self) -> Result<Model, Error>;
+    /// The caller is about to become the only writer of its rows (a projector's term begins): a
+    /// store that keeps rows in memory between batches drops them, since another writer may have
+    /// changed them meanwhile.
+    fn begin_writing(&self) {}
 }
 
 /// The rows a batch touches, which a store loads before applying it.

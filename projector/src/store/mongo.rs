@@ -3,6 +3,12 @@
 //! A batch is applied with the same pure [`Model::apply`] as the SQLite store: load the rows the
 //! batch touches, apply, and write the changed rows back in one transaction (so a task row and
 //! its graph's counters never disagree after a crash).
+//!
+//! The projector is the only writer of its rows while it holds its lease, so the rows it wrote
+//! are kept in memory ([`Rows`]) and a batch reads from the database only the rows it has not
+//! seen: a busy projector's batch costs its writes, not a read of every row first. The kept rows
+//! are dropped when a term begins ([`ReadStore::begin_writing`]), since another leader may have
+//! written them meanwhile, and when they grow past [`KEPT_ROWS`].
 
 use super::{Batch, Error, GraphFilter, ReadStore};
 use crate::views::{GraphView, Model, TaskView};
@@ -21,6 +27,17 @@ pub struct MongoStore {
     graphs: Collection<Document>,
     specs: Collection<Document>,
     checkpoints: Collection<Document>,
+    kept: std::sync::Mutex<Rows>,
+}
+
+/// The most rows kept in memory (then they are all dropped and read again as needed).
+const KEPT_ROWS: usize = 200_000;
+
+/// Rows as this process last wrote them.
+#[derive(Default)]
+struct Rows {
+    tasks: std::collections::HashMap<TaskId, TaskView>,
+    graphs: std::collections::HashMap<GraphId, GraphView>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Error {
@@ -59,12 +76,23 @@ impl MongoStore {
             checkpoints: db.collection("checkpoints"),
             db,
             client,
+            kept: std::sync::Mutex::new(Rows::default()),
         };
         let index = |keys: Document| IndexModel::builder().keys(keys).options(IndexOptions::builder().build()).build();
         me.tasks.create_index(index(doc! { "graph_id": 1 })).await.map_err(unavailable)?;
         me.tasks.create_index(index(doc! { "state": 1 })).await.map_err(unavailable)?;
         me.graphs.create_index(index(doc! { "seq": -1 })).await.map_err(unavailable)?;
         Ok(me)
+    }
+
+    /// Keeps the rows of a committed batch, as written.
+    fn keep(&self, model: &Model) {
+        let mut kept = self.kept.lock().expect("not poisoned");
+        if kept.tasks.len() + kept.graphs.len() > KEPT_ROWS {
+            *kept = Rows::default();
+        }
+        kept.tasks.extend(model.tasks.iter().map(|(k, v)| (*k, v.clone())));
+        kept.graphs.extend(model.graphs.iter().map(|(k, v)| (*k, v.clone())));
     }
 
     async fn find_tasks(&self, filter: Document) -> Result<Vec<TaskView>, Error> {
@@ -114,28 +142,41 @@ impl ReadStore for MongoStore {
     async fn apply(&self, events: Vec<Event>) -> Result<Batch, Error> {
         let mut model = Model::default();
         let touched = super::touched(&events);
-        let ids: Vec<String> = touched.graphs.iter().map(|g| g.to_string()).collect();
-        let docs: Vec<Document> = self
-            .graphs
-            .find(doc! { "_id": { "$in": &ids } })
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
-        for d in &docs {
-            let v: GraphView = parse(d)?;
-            model.graphs.insert(v.graph_id, v);
+        {
+            let kept = self.kept.lock().expect("not poisoned");
+            model.graphs.extend(touched.graphs.iter().filter_map(|g| Some((*g, kept.graphs.get(g)?.clone()))));
+            model.tasks.extend(touched.tasks.iter().filter_map(|t| Some((*t, kept.tasks.get(t)?.clone()))));
         }
+        let ids: Vec<String> =
+            touched.graphs.iter().filter(|g| !model.graphs.contains_key(g)).map(|g| g.to_string()).collect();
+        if !ids.is_empty() {
+            let docs: Vec<Document> = self
+                .graphs
+                .find(doc! { "_id": { "$in": &ids } })
+                .await
+                .map_err(unavailable)?
+                .try_collect()
+                .await
+                .map_err(unavailable)?;
+            for d in &docs {
+                let v: GraphView = parse(d)?;
+                model.graphs.insert(v.graph_id, v);
+            }
+        }
+        // A submitted graph's rows may exist already (the batch is processed again): read them all.
         let submitted: Vec<String> = touched.submitted.iter().map(|g| g.to_string()).collect();
-        let task_ids: Vec<String> = touched.tasks.iter().map(|t| t.to_string()).collect();
-        let filter = doc! { "$or": [ { "_id": { "$in": &task_ids } }, { "graph_id": { "$in": &submitted } } ] };
-        for v in self.find_tasks(filter).await? {
-            model.tasks.insert(v.task_id, v);
+        let task_ids: Vec<String> =
+            touched.tasks.iter().filter(|t| !model.tasks.contains_key(t)).map(|t| t.to_string()).collect();
+        if !task_ids.is_empty() || !submitted.is_empty() {
+            let filter = doc! { "$or": [ { "_id": { "$in": &task_ids } }, { "graph_id": { "$in": &submitted } } ] };
+            for v in self.find_tasks(filter).await? {
+                model.tasks.entry(v.task_id).or_insert(v);
+            }
         }
         let changes = super::apply_events(&mut model, &events);
         let (dirty_tasks, dirty_graphs, new_specs, gaps) = (changes.tasks, changes.graphs, changes.specs, changes.gaps);
         if dirty_tasks.is_empty() && dirty_graphs.is_empty() {
+            self.keep(&model);
             return Ok(Batch { rows: model, gaps });
         }
         let mut session = self.client.start_session().await.map_err(unavailable)?;
@@ -173,6 +214,7 @@ impl ReadStore for MongoStore {
         upsert_all(&self.db, self.graphs.name(), graph_rows, &mut session).await?;
         upsert_all(&self.db, self.specs.name(), spec_rows, &mut session).await?;
         session.commit_transaction().await.map_err(unavailable)?;
+        self.keep(&model);
         Ok(Batch { rows: model, gaps })
     }
 
@@ -247,6 +289,10 @@ impl ReadStore for MongoStore {
         Ok(())
     }
 
+    fn begin_writing(&self) {
+        *self.kept.lock().expect("not poisoned") = Rows::default();
+    }
+
     async fn dump(&self) -> Result<Model, Error> {
         let mut m = Model::default();
         for v in self.find_tasks(doc! {}).await? {
@@ -264,6 +310,35 @@ impl ReadStore for MongoStore {
 
 #[cfg(all(test, feature = "service-tests"))]
 mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a panic is a failed case
+    use super::ReadStore;
+
+    /// A projector keeps the rows it wrote; when it leads again after another leader wrote them,
+    /// it reads them again instead of applying events to its stale copies.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn kept_rows_are_dropped_when_a_term_begins() {
+        let uri = std::env::var("AURORA_TEST_MONGODB_URI")
+            .expect("service tests need AURORA_TEST_MONGODB_URI (scripts/test sets it)");
+        let db = format!("aurora_test_{}", uuid::Uuid::now_v7().simple());
+        let (first, second) = (
+            super::MongoStore::connect(&uri, &db).await.unwrap(),
+            super::MongoStore::connect(&uri, &db).await.unwrap(),
+        );
+        let (g, events) = super::super::conformance::run(1, &mut 0);
+        let t = aurora_schemas::TaskId::derive(g, "t0");
+        first.begin_writing();
+        first.apply(events[..2].to_vec()).await.unwrap(); // submitted, pending: kept by `first`
+        second.begin_writing(); // `second` leads now
+        second.apply(events[2..4].to_vec()).await.unwrap(); // received, started
+        first.begin_writing(); // `first` leads again
+        let batch = first.apply(events[4..].to_vec()).await.unwrap(); // succeeded
+        assert!(batch.gaps.is_empty(), "applied to the rows as stored, not to a stale copy: {:?}", batch.gaps);
+        let row = first.task(t).await.unwrap().unwrap();
+        assert_eq!((row.state.as_str(), row.version), ("SUCCESS", 4));
+        let graph = first.graph(g).await.unwrap().unwrap();
+        assert_eq!((graph.tasks_total, graph.tasks_terminal), (1, 1), "the graph's counters saw the task's end");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn mongo_store_passes_the_conformance_suite() {
         let uri = std::env::var("AURORA_TEST_MONGODB_URI")
