@@ -24,11 +24,10 @@
 use super::docs::{from_doc, to_doc};
 use super::horizon::Horizon;
 use super::write::{Inserted, insert_unordered};
-use super::{bounded, unavailable};
+use super::{bounded, read_all, unavailable};
 use crate::{AppendRequest, Error};
 use aurora_schemas::Event;
 use chrono::Utc;
-use futures::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use mongodb::options::ReturnDocument;
 use mongodb::{Client, Collection};
@@ -333,17 +332,8 @@ impl Appender {
         }
         to_read.sort();
         to_read.dedup();
-        let docs: Vec<Document> = bounded("a MongoDB read", async {
-            self.events
-                .find(doc! { "stream": { "$in": &to_read } })
-                .projection(doc! { "_id": 0, "stream": 1, "version": 1, "hash": 1 })
-                .await
-                .map_err(unavailable)?
-                .try_collect()
-                .await
-                .map_err(unavailable)
-        })
-        .await?;
+        let heads_only = doc! { "_id": 0, "stream": 1, "version": 1, "hash": 1 };
+        let docs = read_all(self.events.find(doc! { "stream": { "$in": &to_read } }).projection(heads_only)).await?;
         let mut read: HashMap<String, Head> = to_read.into_iter().map(|k| (k, Head::NONE)).collect();
         for d in &docs {
             let (Ok(stream), Ok(version), Ok(hash)) = (d.get_str("stream"), d.get_i64("version"), d.get_str("hash"))
@@ -381,16 +371,7 @@ impl Appender {
         if ids.is_empty() {
             return Ok(());
         }
-        let docs: Vec<Document> = bounded("a MongoDB read", async {
-            self.events
-                .find(doc! { "_id": { "$in": &ids } })
-                .await
-                .map_err(unavailable)?
-                .try_collect()
-                .await
-                .map_err(unavailable)
-        })
-        .await?;
+        let docs = read_all(self.events.find(doc! { "_id": { "$in": &ids } })).await?;
         let mut stored: HashMap<String, Event> = HashMap::new();
         for d in &docs {
             if let Some(e) = from_doc(d)? {

@@ -13,9 +13,8 @@
 
 use super::docs::{position_of, skipped_doc};
 use super::write::{DUPLICATE_KEY, Inserted, insert_unordered};
-use super::{bounded, unavailable};
+use super::{bounded, read_all, unavailable};
 use crate::Error;
-use futures::TryStreamExt;
 use mongodb::Collection;
 use mongodb::bson::{Document, doc};
 use std::collections::HashMap;
@@ -102,19 +101,10 @@ impl Horizon {
     async fn advance_now(&self) -> Result<u64, Error> {
         let mut h = self.known();
         loop {
-            let docs: Vec<Document> = bounded("a MongoDB read", async {
-                self.events
-                    .find(doc! { "position": { "$gt": h as i64 } })
-                    .sort(doc! { "position": 1 })
-                    .projection(doc! { "_id": 0, "position": 1 })
-                    .limit(PAGE)
-                    .await
-                    .map_err(unavailable)?
-                    .try_collect()
-                    .await
-                    .map_err(unavailable)
-            })
-            .await?;
+            let after = self.events.find(doc! { "position": { "$gt": h as i64 } });
+            let docs =
+                read_all(after.sort(doc! { "position": 1 }).projection(doc! { "_id": 0, "position": 1 }).limit(PAGE))
+                    .await?;
             let full = docs.len() as i64 == PAGE;
             let mut next_present = None;
             for d in &docs {

@@ -51,6 +51,14 @@ async fn bounded<T, E: From<Error>>(what: &str, op: impl Future<Output = Result<
     }
 }
 
+/// Runs a `find` within [`OPERATION_TIMEOUT`] and collects its documents.
+async fn read_all<F>(find: F) -> Result<Vec<Document>, Error>
+where
+    F: IntoFuture<Output = mongodb::error::Result<mongodb::Cursor<Document>>>,
+{
+    bounded("a MongoDB read", async { find.await.map_err(unavailable)?.try_collect().await.map_err(unavailable) }).await
+}
+
 /// The MongoDB ledger.
 pub struct MongoLedger {
     events: Collection<Document>,
@@ -180,10 +188,7 @@ impl MongoLedger {
         if let Some(l) = limit {
             find = find.limit(l);
         }
-        let docs: Vec<Document> = bounded("a MongoDB read", async {
-            find.await.map_err(unavailable)?.try_collect().await.map_err(unavailable)
-        })
-        .await?;
+        let docs = read_all(find).await?;
         let last = docs.last().map(docs::position_of).transpose()?;
         let mut events = Vec::with_capacity(docs.len());
         for d in &docs {
@@ -228,17 +233,7 @@ impl Ledger for MongoLedger {
     /// no hole and needs no horizon.
     async fn read_stream(&self, stream: &StreamId, from_version: u64) -> Result<Vec<Event>, Error> {
         let filter = doc! { "stream": stream.as_str(), "version": { "$gte": from_version as i64 } };
-        let docs: Vec<Document> = bounded("a MongoDB read", async {
-            self.events
-                .find(filter)
-                .sort(doc! { "version": 1 })
-                .await
-                .map_err(unavailable)?
-                .try_collect()
-                .await
-                .map_err(unavailable)
-        })
-        .await?;
+        let docs = read_all(self.events.find(filter).sort(doc! { "version": 1 })).await?;
         let mut events = Vec::with_capacity(docs.len());
         for d in &docs {
             events.extend(from_doc(d)?);

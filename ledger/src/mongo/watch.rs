@@ -10,7 +10,7 @@
 
 use super::docs::{from_doc, position_of};
 use super::horizon::Horizon;
-use super::{bounded, unavailable};
+use super::read_all;
 use crate::Committed;
 use aurora_schemas::Event;
 use futures::{FutureExt, TryStreamExt};
@@ -171,18 +171,8 @@ async fn fill(events: &Collection<Document>, horizon: &Horizon, order: &mut Orde
     if stable < from {
         return Ok(());
     }
-    let docs: Vec<Document> = bounded("a MongoDB read", async {
-        events
-            .find(doc! { "position": { "$gte": from as i64, "$lte": stable as i64 } })
-            .sort(doc! { "position": 1 })
-            .limit(ANNOUNCE_MAX as i64 * 10)
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)
-    })
-    .await?;
+    let between = events.find(doc! { "position": { "$gte": from as i64, "$lte": stable as i64 } });
+    let docs = read_all(between.sort(doc! { "position": 1 }).limit(ANNOUNCE_MAX as i64 * 10)).await?;
     for d in &docs {
         take(order, d);
     }
