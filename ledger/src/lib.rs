@@ -79,8 +79,10 @@ pub type Committed = Arc<Vec<Event>>;
 ///   expected version, and then atomically; otherwise it fails with [`Error::Conflict`] carrying
 ///   the actual version and writes nothing.
 /// - An append is durable when it returns `Ok`; nothing is ever updated or deleted.
-/// - Every event gets a `position`, increasing in commit order across all streams, and the
-///   per-stream hash chain (`prev_hash`, `hash`) of DESIGN §2.
+/// - Every event gets a `position`, unique and increasing across all streams, and the per-stream
+///   hash chain (`prev_hash`, `hash`) of DESIGN §2. Reads by position never pass a position that
+///   is committed later: in SQLite positions are commit order; in MongoDB they are reserved before
+///   the write and readers see only up to the stable horizon (`mongo/horizon.rs`).
 /// - [`Ledger::watch`] announces each committed batch after it is durable, in position order. A
 ///   listener that falls behind is told it lagged and must re-read from the store; an empty batch
 ///   means the store's own feed was interrupted and announcements may be missing, with the same
@@ -110,7 +112,8 @@ pub trait Ledger: Send + Sync + 'static {
     /// Up to `limit` events with position `> after`, in position order.
     async fn read_from(&self, after: u64, limit: usize) -> Result<Vec<Event>, Error>;
 
-    /// The position of the last committed event (0 when empty).
+    /// The position of the last event readers can see (0 when empty): the last committed one in
+    /// SQLite, the last at or below the stable horizon in MongoDB.
     async fn head(&self) -> Result<u64, Error>;
 
     /// Live announcements of committed batches.

@@ -155,6 +155,8 @@ impl Service {
         let mut carried: Option<Event> = None;
         loop {
             let first = match carried.take() {
+                // Under steady load an event is always carried: shutdown is checked here too.
+                Some(_) if shutdown.is_cancelled() => break,
                 Some(e) => e,
                 None => tokio::select! {
                     _ = shutdown.cancelled() => break,

@@ -186,6 +186,7 @@ impl Appender {
         let mut backoff = aurora_schemas::backoff::Backoff::new(Duration::from_millis(2), Duration::from_millis(200));
         let mut last_error = None;
         while items.iter().any(|i| i.done.is_none()) {
+            let open = items.iter().filter(|i| i.done.is_none()).count();
             if let Err(e) = self.round(&mut items).await {
                 last_error = Some(e);
             }
@@ -193,11 +194,18 @@ impl Appender {
                 break;
             }
             if started.elapsed() >= RETRY_FOR {
+                // Unsure appends may have been written after all: look once more before failing them.
+                let _ = self.settle_unsure(&mut items).await;
                 let e = last_error.take().unwrap_or_else(|| unavailable("the append could not be written in time"));
                 for item in items.iter_mut().filter(|i| i.done.is_none()) {
                     item.done = Some(Err(e.clone()));
                 }
                 break;
+            }
+            if items.iter().filter(|i| i.done.is_none()).count() < open {
+                // Progress (what is left was deferred behind an append to the same stream): go on.
+                backoff = aurora_schemas::backoff::Backoff::new(Duration::from_millis(2), Duration::from_millis(200));
+                continue;
             }
             tokio::time::sleep(backoff.next_delay()).await;
         }
@@ -220,7 +228,9 @@ impl Appender {
             }
             claimed.extend(item.requests.iter().map(|r| r.stream.clone()));
             match admit(item, &heads, now) {
-                Ok(()) => writing.push(i),
+                Ok(Admitted::Write) => writing.push(i),
+                // Its own earlier try landed late: the next round finds its events by id.
+                Ok(Admitted::Written) => item.unsure = true,
                 Err(e) => item.done = Some(Err(e)),
             }
         }
@@ -229,6 +239,7 @@ impl Appender {
             return Ok(());
         }
         let end = self.reserve(total as u64).await?;
+        let mut unused_early = Vec::new();
         let mut position = end - total as u64;
         for i in &writing {
             for e in items[*i].events_mut() {
@@ -236,13 +247,29 @@ impl Appender {
                 e.position = position;
             }
         }
-        let (plain, transacted): (Vec<usize>, Vec<usize>) = writing.into_iter().partition(|i| items[*i].is_plain());
+        let (plain, mut transacted): (Vec<usize>, Vec<usize>) = writing.into_iter().partition(|i| items[*i].is_plain());
+        // A holder fenced out by a greater token of its own lease in this very group.
+        let greatest = fences_of(items, &transacted);
+        transacted.retain(|i| {
+            let stale = items[*i].requests.iter().filter_map(|r| r.fence.as_ref()).find_map(|f| {
+                let current = greatest.get(&f.lease).copied().unwrap_or(f.token);
+                (f.token < current).then(|| Error::Fenced { lease: f.lease.clone(), token: f.token, current })
+            });
+            match stale {
+                Some(e) => {
+                    unused_early.extend(items[*i].events().map(|e| e.position));
+                    items[*i].done = Some(Err(e));
+                    false
+                }
+                None => true,
+            }
+        });
         let plain_docs: Vec<Document> = plain.iter().flat_map(|i| items[*i].events().map(to_doc)).collect();
         let txn_docs: Vec<Document> = transacted.iter().flat_map(|i| items[*i].events().map(to_doc)).collect();
         let fences = fences_of(items, &transacted);
         let (plain_outcome, txn_outcome) =
             tokio::join!(self.write_plain(plain_docs), self.write_transacted(txn_docs, &fences));
-        let mut unused = Vec::new();
+        let mut unused = unused_early;
         let mut error = None;
         // Plain items: one document each, in order.
         match plain_outcome {
@@ -473,14 +500,27 @@ enum TxnOutcome {
     Fenced(HashMap<String, Error>),
 }
 
+/// What `admit` found.
+#[derive(Debug, PartialEq, Eq)]
+enum Admitted {
+    /// At its expected versions: write it.
+    Write,
+    /// An earlier try of it is there already (its last event heads its stream).
+    Written,
+}
+
 /// Checks an open item against the heads and seals its events (once).
-fn admit(item: &mut Item, heads: &HashMap<String, Head>, now: chrono::DateTime<Utc>) -> Result<(), Error> {
+fn admit(item: &mut Item, heads: &HashMap<String, Head>, now: chrono::DateTime<Utc>) -> Result<Admitted, Error> {
     let mut staged: HashMap<String, Head> = HashMap::new();
     let mut sealed = Vec::with_capacity(item.requests.len());
     for (r, req) in item.requests.iter().enumerate() {
         let key = req.stream.0.clone();
         let head = staged.get(&key).or_else(|| heads.get(&key)).cloned().unwrap_or(Head::NONE);
         if head.version != req.expected {
+            let ours = item.sealed.as_ref().and_then(|s| s[r].last());
+            if ours.is_some_and(|e| e.version == head.version && e.hash == head.hash) {
+                return Ok(Admitted::Written);
+            }
             return Err(Error::Conflict { stream: req.stream.clone(), expected: req.expected, actual: head.version });
         }
         let events = match item.sealed.as_ref().map(|s| s[r].clone()) {
@@ -504,7 +544,7 @@ fn admit(item: &mut Item, heads: &HashMap<String, Head>, now: chrono::DateTime<U
         sealed.push(events);
     }
     item.sealed = Some(sealed);
-    Ok(())
+    Ok(Admitted::Write)
 }
 
 /// The greatest token per lease among the items at `indices`.

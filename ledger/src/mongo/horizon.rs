@@ -23,11 +23,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tracing::warn;
 
-/// How long a position may stay missing below present ones before a reader marks it skipped.
-/// Appends write within milliseconds of reserving; a position missing this long belongs to an
-/// append that failed or a process that died. Marking one skipped too early costs its append a
-/// retry, never an event.
-pub const SKIP_AFTER: Duration = Duration::from_secs(2);
+/// How long a position may stay missing below present ones (as one reader sees it) before that
+/// reader marks it skipped. Appends write right after reserving, but a large transaction (a
+/// submission of thousands of tasks) on a busy server can take seconds; a position missing this
+/// long most likely belongs to an append that failed or a process that died. Marking one skipped
+/// too early costs its append a retry at new positions, never an event.
+pub const SKIP_AFTER: Duration = Duration::from_secs(5);
 
 /// Positions read per query while advancing.
 const PAGE: i64 = 5_000;

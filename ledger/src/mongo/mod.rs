@@ -7,7 +7,7 @@
 //!   plain documents where one document is the whole append, a transaction only where an append
 //!   spans several documents or carries a fence: processes never serialise on one document, and
 //!   the unique indexes decide every race. Each process gathers concurrent appends into groups
-//!   (group commit) and keeps a few groups in flight.
+//!   (group commit), one group in flight at a time.
 //! * Positions may therefore commit out of order; readers see only up to the **stable horizon**
 //!   (`horizon.rs`), below which every position holds an event or is marked skipped, so reading
 //!   by position never passes an event that commits later.
@@ -249,9 +249,15 @@ impl Ledger for MongoLedger {
         self.read_stable(doc! {}, after, limit).await
     }
 
-    /// The stable horizon: every position up to it holds an event or is skipped.
+    /// The last event at or below the stable horizon (the horizon itself may be a skipped
+    /// position, which no reader is ever handed: comparing it with a delivered position would
+    /// never find a reader caught up).
     async fn head(&self) -> Result<u64, Error> {
-        self.horizon.advance().await
+        let stable = self.horizon.advance().await?;
+        let at_or_below = doc! { "position": { "$lte": stable as i64 }, "type": { "$ne": docs::SKIPPED } };
+        let last = self.events.find(at_or_below).sort(doc! { "position": -1 }).limit(1);
+        let last = read_all(last.projection(doc! { "_id": 0, "position": 1 })).await?;
+        Ok(last.first().map(docs::position_of).transpose()?.unwrap_or(0))
     }
 
     fn watch(&self) -> broadcast::Receiver<Committed> {

@@ -77,10 +77,9 @@ async fn two_processes_race_and_see_one_order() {
     assert_eq!(stored.len(), wins, "the winners, and nothing of the losers");
     assert!(stored.windows(2).all(|w| w[0].position < w[1].position), "positions increase");
     let last = stored.last().expect("events").position;
-    // A loser's position may come after the last winner's: it is skipped, and the horizon past it.
-    let head = a.head().await.expect("head");
-    assert!(head >= last, "the horizon {head} covers the last event {last}");
-    assert_resolved(&db, head).await;
+    // A loser's position may come after the last winner's (it is skipped): the head is the last event.
+    assert_eq!(a.head().await.expect("head"), last, "the head is the last event");
+    assert_resolved(&db, last).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,4 +289,20 @@ async fn two_processes_appending_at_once_lose_nothing() {
     let stored = b.read_from(0, 10_000).await.expect("read");
     assert_eq!(seen, stored, "the subscriber saw exactly what is stored");
     assert_resolved(&db, stored.last().unwrap().position).await;
+}
+
+/// When the last reserved positions were never written (skipped), the head is still the last
+/// event: a projector compares it with the positions it was handed to know it caught up, and a
+/// skipped position is never handed to anyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_head_is_the_last_event_even_when_skipped_positions_follow_it() {
+    let db = fresh_db();
+    let ledger = MongoLedger::connect_with(&uri(), &db, Duration::from_millis(200)).await.expect("MongoDB reachable");
+    let g = GraphId::new();
+    let last = ledger.append(AppendRequest::new(0, vec![received(g, "a", "w")])).await.expect("append")[0].clone();
+    // A racing loser's position after it, marked skipped by its writer.
+    let lost = reserve_and_die(&db, 1).await;
+    ledger.horizon.skip(&[lost]).await.expect("skip");
+    assert_eq!(ledger.horizon.advance().await.expect("advance"), lost, "the horizon passes the skipped position");
+    assert_eq!(ledger.head().await.expect("head"), last.position, "the head is the last event");
 }
