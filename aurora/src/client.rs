@@ -234,8 +234,10 @@ impl Client {
         request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
         // Without Nagle: `subscribe` right after `connection_init` would otherwise wait for the
         // server's delayed ACK (up to 40 ms).
+        // A 16 KiB read buffer: each read zero-fills the whole buffer first (128 KiB by default).
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(16 * 1024);
         let (mut ws, _) =
-            tokio_tungstenite::connect_async_with_config(request, None, true).await.map_err(|e| chained(&e))?;
+            tokio_tungstenite::connect_async_with_config(request, Some(config), true).await.map_err(|e| chained(&e))?;
         let auth = self.token.as_ref().map(|t| format!("Bearer {t}")).unwrap_or_default();
         let init = json!({ "type": "connection_init", "payload": { "Authorization": auth } });
         ws.send(Message::Text(init.to_string().into())).await.map_err(transport)?;

@@ -57,6 +57,7 @@ pub async fn gateway(
         auth,
         limits: config.limits.clone(),
         live: Default::default(),
+        tails: std::sync::Arc::new(aurora_query_graphql::schema::tails::Tails::new(b.ledger.clone())),
         web: match &config.server.web_dir {
             Some(dir) => aurora_query_graphql::web::Assets::Dir(dir.clone()),
             None => aurora_query_graphql::web::Assets::Embedded,

@@ -1,5 +1,5 @@
-//! Aurora's benchmarks (issues 4 and 15): the workloads W1–W7 on Aurora embedded and distributed,
-//! W1–W5 on Celery, W2–W5 on Restate, and the raw limits of RabbitMQ, MongoDB and SQLite, interleaved in one run on one
+//! Aurora's benchmarks (issues 4 and 15): the workloads W1–W8 on Aurora embedded and distributed,
+//! W1–W5 and W8 on Celery, W2–W5 and W8 on Restate, and the raw limits of RabbitMQ, MongoDB and SQLite, interleaved in one run on one
 //! machine so their ratios hold even where absolute times do not.
 
 pub mod cpu;
@@ -111,6 +111,7 @@ async fn round_ours(
                 "W4" => ours.w4(plan).await,
                 "W5" => ours.w5(plan).await,
                 "W6" => ours.w6(plan).await,
+                "W8" => ours.w8(plan).await,
                 _ => ours.w7(plan).await,
             };
             round.record(rep, system, w, t, figures);

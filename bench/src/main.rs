@@ -30,7 +30,7 @@ struct Args {
     /// Only these systems (comma-separated: embedded, distributed, celery, restate, limits); all by default.
     #[arg(long, value_delimiter = ',')]
     systems: Vec<String>,
-    /// Only these workloads (comma-separated: W1…W7, W2s (the scale-out row), rabbitmq, mongodb, sqlite); all by default.
+    /// Only these workloads (comma-separated: W1…W8, W2s (the scale-out row), rabbitmq, mongodb, sqlite); all by default.
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<String>,
     /// Measured repetitions instead of the mode's (5 full, 2 quick), e.g. 1 for a quick look.

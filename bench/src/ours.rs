@@ -164,6 +164,27 @@ impl Ours {
         Ok(Figures::from([("total_ms".into(), ms(total)), ("ms_per_hop".into(), ms(total) / plan.w4_chain as f64)]))
     }
 
+    /// W8: the shape other engines are compared on (windmill-labs/windmill-benchmarks): a chain
+    /// of 40 and a chain of 10 tasks, each timed by the client to its last task's SUCCESS and
+    /// taken apart with the ledger's own timestamps: per task, the engine's overhead (everything
+    /// but the handler's run, from the run's submission to its last task's SUCCESS) and the run.
+    pub async fn w8(&self, _plan: &Plan) -> anyhow::Result<Figures> {
+        let mut figures = Figures::new();
+        for n in W8_CHAINS {
+            let t = Instant::now();
+            let id = self.submit(graphs::chain(n, &self.payload)).await?;
+            seen_success(self.client(), &id, Some(&format!("c{}", n - 1))).await?;
+            let total = t.elapsed().as_secs_f64();
+            let fields = "type taskId recordedAt";
+            let history = self.client().history_fields(&id, None, fields).await?;
+            let split = ChainTimes::from_history(&history, n).with_context(|| format!("the chain of {n}'s history"))?;
+            figures.insert(format!("chain{n}_ms_per_task"), ms(total) / n as f64);
+            figures.insert(format!("chain{n}_overhead_ms_per_task"), split.overhead_ms / n as f64);
+            figures.insert(format!("chain{n}_run_ms_per_task"), split.run_ms / n as f64);
+        }
+        Ok(figures)
+    }
+
     /// W5: fan-out/fan-in runs; time to the join's SUCCESS, and how often each join ran.
     pub async fn w5(&self, plan: &Plan) -> anyhow::Result<Figures> {
         let (mut lat, mut runs) = (Vec::new(), Vec::new());
@@ -455,6 +476,57 @@ async fn seen_success(client: &Client, id: &str, key: Option<&str>) -> anyhow::R
     }
 }
 
+/// W8's chain lengths (windmill-labs/windmill-benchmarks: 40 light tasks, 10 long ones; here
+/// both are `noop`s, so the engine's overhead is what they measure).
+pub const W8_CHAINS: [usize; 2] = [40, 10];
+
+/// A chain run taken apart with the ledger's timestamps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChainTimes {
+    /// From `GraphSubmitted` to the last `TaskSucceeded`, less the handlers' runs.
+    pub overhead_ms: f64,
+    /// The handlers' runs: each task's `TaskStarted` → `TaskSucceeded`, summed.
+    pub run_ms: f64,
+}
+
+impl ChainTimes {
+    /// From a run's history (`type`, `taskId`, `recordedAt` of each event) with `n` tasks, each
+    /// started and succeeded once.
+    pub fn from_history(history: &[Value], n: usize) -> anyhow::Result<Self> {
+        let at = |e: &Value| -> anyhow::Result<DateTime<Utc>> {
+            let t = e["recordedAt"].as_str().context("an event without recordedAt")?;
+            Ok(DateTime::parse_from_rfc3339(t)?.with_timezone(&Utc))
+        };
+        let (mut submitted, mut last_success) = (None, None);
+        let (mut started, mut succeeded) = (std::collections::HashMap::new(), std::collections::HashMap::new());
+        for e in history {
+            let task = e["taskId"].as_str().unwrap_or_default().to_string();
+            match e["type"].as_str() {
+                Some("GraphSubmitted") => submitted = Some(at(e)?),
+                Some("TaskStarted") => {
+                    started.insert(task, at(e)?);
+                }
+                Some("TaskSucceeded") => {
+                    let t = at(e)?;
+                    last_success = last_success.max(Some(t));
+                    succeeded.insert(task, t);
+                }
+                _ => {}
+            }
+        }
+        let submitted = submitted.context("no GraphSubmitted")?;
+        let last = last_success.context("no TaskSucceeded")?;
+        anyhow::ensure!(succeeded.len() == n, "{} of {n} tasks succeeded", succeeded.len());
+        let mut run_ms = 0.0;
+        for (task, done) in &succeeded {
+            let start = started.get(task).with_context(|| format!("task {task} succeeded without starting"))?;
+            run_ms += (*done - *start).num_microseconds().unwrap_or(0) as f64 / 1e3;
+        }
+        let total_ms = (last - submitted).num_microseconds().unwrap_or(0) as f64 / 1e3;
+        Ok(Self { overhead_ms: total_ms - run_ms, run_ms })
+    }
+}
+
 /// W1's figures from per-request latencies (seconds) and total times.
 pub fn w1_figures(plan: &Plan, single: &[f64], single_s: f64, batched: &[f64], batched_s: f64) -> Figures {
     let batched_tasks = (batched.len() * plan.w1_batch) as f64;
@@ -487,4 +559,35 @@ pub fn w5_figures(lat: &[f64], join_runs: &[usize]) -> Figures {
         ("joins_not_exactly_once".into(), join_runs.iter().filter(|r| **r != 1).count() as f64),
         ("join_exactly_once".into(), if once { 1.0 } else { 0.0 }),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ChainTimes;
+    use serde_json::json;
+
+    fn event(kind: &str, task: &str, at: &str) -> serde_json::Value {
+        json!({ "type": kind, "taskId": task, "recordedAt": format!("2026-12-08T10:00:{at}Z") })
+    }
+
+    /// Submitted at 0, task a runs 1.0–1.5, task b 2.0–2.25: 2.25 s in all, of it 0.75 s the
+    /// handlers' runs and 1.5 s the engine's; other events do not count.
+    #[test]
+    fn a_chain_is_taken_apart_into_the_engines_overhead_and_the_handlers_runs() {
+        let history = [
+            event("GraphSubmitted", "", "00.000"),
+            event("TaskPending", "a", "00.100"),
+            event("TaskStarted", "a", "01.000"),
+            event("TaskSucceeded", "a", "01.500"),
+            event("TaskStarted", "b", "02.000"),
+            event("TaskSucceeded", "b", "02.250"),
+            event("GraphSucceeded", "", "03.000"),
+        ];
+        let t = ChainTimes::from_history(&history, 2).unwrap();
+        assert_eq!(t, ChainTimes { overhead_ms: 1_500.0, run_ms: 750.0 });
+        let e = ChainTimes::from_history(&history, 3).unwrap_err().to_string();
+        assert!(e.contains("2 of 3"), "{e}");
+        let e = ChainTimes::from_history(&history[1..], 2).unwrap_err().to_string();
+        assert!(e.contains("GraphSubmitted"), "{e}");
+    }
 }

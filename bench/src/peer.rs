@@ -72,7 +72,7 @@ impl Peer {
         Self { name: "restate", command: vec![run], env: vec![], services: vec![] }
     }
 
-    /// Runs one workload (`W1`–`W5`); returns its figures.
+    /// Runs one workload (`W1`–`W5`, `W8`); returns its figures.
     pub async fn run(&self, workload: &str, plan: &Plan) -> anyhow::Result<Figures> {
         let n = match workload {
             "W1" => plan.w1_tasks,
@@ -80,8 +80,29 @@ impl Peer {
             "W3" => plan.w3_tasks,
             "W4" => plan.w4_chain,
             "W5" => plan.w5_width,
+            // The driver's chain (W4) at each of W8's lengths, timed by the client (the peers'
+            // own timestamps are not read: a no-op's run is negligible beside the overhead).
+            "W8" => {
+                let mut figures = Figures::new();
+                for n in crate::ours::W8_CHAINS {
+                    let (result, _) = self.drive("W4", n, plan).await?;
+                    figures.insert(format!("chain{n}_ms_per_task"), ms(float(&result, "seconds")?) / n as f64);
+                }
+                return Ok(figures);
+            }
             other => bail!("{} has no workload {other}", self.name),
         };
+        let (result, cpu_ms) = self.drive(workload, n, plan).await?;
+        let mut figures = figures(workload, plan, &result)?;
+        if workload == "W2" {
+            figures.insert("cpu_ms_per_task".into(), cpu_ms / plan.w2_tasks as f64);
+        }
+        Ok(figures)
+    }
+
+    /// Starts the driver on `workload` of size `n`, waits for its result; returns it with the
+    /// CPU-ms the driver's processes and the services spent from "go" to the result.
+    async fn drive(&self, workload: &str, n: usize, plan: &Plan) -> anyhow::Result<(Value, f64)> {
         let (program, before) = self.command.split_first().context("a driver command")?;
         let mut child = Command::new(program)
             .args(before)
@@ -120,11 +141,7 @@ impl Peer {
         if result["event"] != "result" {
             bail!("the {name} driver said {result} instead of a result");
         }
-        let mut figures = figures(workload, plan, &result)?;
-        if workload == "W2" {
-            figures.insert("cpu_ms_per_task".into(), meter.millis() / plan.w2_tasks as f64);
-        }
-        Ok(figures)
+        Ok((result, meter.millis()))
     }
 }
 

@@ -17,7 +17,7 @@ pub const SYSTEMS: [&str; 4] = ["embedded", "distributed", "celery", "restate"];
 pub struct Sample {
     /// `embedded`, `distributed`, `celery`, `restate` or `limits`.
     pub system: String,
-    /// `W1`…`W7`, or the part whose limit was measured (`rabbitmq`, `mongodb`, `sqlite`).
+    /// `W1`…`W8`, `W2s`, or the part whose limit was measured (`rabbitmq`, `mongodb`, `sqlite`).
     pub workload: String,
     /// Which repetition (1-based).
     pub rep: usize,
@@ -99,7 +99,7 @@ pub struct Results {
 }
 
 /// The figure each workload is compared on, and whether more is better.
-pub const HEADLINES: [(&str, &str, bool); 8] = [
+pub const HEADLINES: [(&str, &str, bool); 9] = [
     ("W1", "single_tasks_per_s", true),
     ("W1", "batch_tasks_per_s", true),
     ("W2", "tasks_per_s", true),
@@ -108,6 +108,7 @@ pub const HEADLINES: [(&str, &str, bool); 8] = [
     ("W5", "p50_ms", false),
     ("W6", "seconds", false),
     ("W7", "p99_ms", false),
+    ("W8", "chain40_ms_per_task", false),
 ];
 
 /// Medians of every figure over the repetitions.

@@ -5,10 +5,10 @@ use serde::Serialize;
 
 /// Every system and what it can run.
 pub const CATALOGUE: [(&str, &[&str]); 5] = [
-    ("embedded", &["W1", "W2", "W3", "W4", "W5", "W6", "W7"]),
-    ("distributed", &["W1", "W2", "W2s", "W3", "W4", "W5", "W6", "W7"]),
-    ("celery", &["W1", "W2", "W3", "W4", "W5"]),
-    ("restate", &["W2", "W3", "W4", "W5"]),
+    ("embedded", &["W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8"]),
+    ("distributed", &["W1", "W2", "W2s", "W3", "W4", "W5", "W6", "W7", "W8"]),
+    ("celery", &["W1", "W2", "W3", "W4", "W5", "W8"]),
+    ("restate", &["W2", "W3", "W4", "W5", "W8"]),
     ("limits", &["rabbitmq", "mongodb", "sqlite"]),
 ];
 
@@ -17,7 +17,7 @@ pub const CATALOGUE: [(&str, &[&str]); 5] = [
 pub struct Selection {
     /// `embedded`, `distributed`, `celery`, `restate`, `limits`.
     pub systems: Vec<String>,
-    /// `W1`…`W7`, `rabbitmq`, `mongodb`, `sqlite`.
+    /// `W1`…`W8`, `W2s`, `rabbitmq`, `mongodb`, `sqlite`.
     pub workloads: Vec<String>,
 }
 

@@ -50,6 +50,17 @@ fn the_harness_and_the_peers_drivers_start_and_measure_a_tiny_workload() {
         positive(&r, &format!("/medians/{system}/W6/cpu_ms_per_task"));
         positive(&r, &format!("/medians/{system}/W7/live_events_measured"));
         assert_eq!(r.pointer(&format!("/medians/{system}/W7/events_missed")), Some(&Value::from(0.0)), "{system} W7");
+        // W8: chains of 40 and 10, taken apart with the ledger's timestamps.
+        for n in [40, 10] {
+            let per_task = positive(&r, &format!("/medians/{system}/W8/chain{n}_ms_per_task"));
+            let overhead = positive(&r, &format!("/medians/{system}/W8/chain{n}_overhead_ms_per_task"));
+            assert!(
+                overhead < per_task,
+                "{system}: the engine's overhead is part of what the client saw ({overhead} ms of {per_task} ms)"
+            );
+            let run = r.pointer(&format!("/medians/{system}/W8/chain{n}_run_ms_per_task")).and_then(Value::as_f64);
+            assert!(run.is_some_and(|ms| ms >= 0.0), "{system}: the handlers' runs {run:?}");
+        }
     }
     for system in ["embedded", "distributed", "celery"] {
         assert_eq!(
@@ -73,6 +84,13 @@ fn the_harness_and_the_peers_drivers_start_and_measure_a_tiny_workload() {
     positive(&r, "/medians/restate/W4/ms_per_hop");
     positive(&r, "/medians/restate/W5/p50_ms");
     assert_eq!(r.pointer("/medians/restate/W5/join_exactly_once"), Some(&Value::from(1.0)), "Restate's join");
+    // W8 on both peers, and our ratio to them on its headline figure.
+    for peer in ["celery", "restate"] {
+        positive(&r, &format!("/medians/{peer}/W8/chain40_ms_per_task"));
+        positive(&r, &format!("/medians/{peer}/W8/chain10_ms_per_task"));
+    }
+    positive(&r, "/versus_celery/embedded/W8 chain40_ms_per_task");
+    positive(&r, "/versus_restate/distributed/W8 chain40_ms_per_task");
     positive(&r, "/versus_restate/distributed/W2 tasks_per_s");
     // The scale-out row: W2 drained by 1, 2 and 4 worker processes, and by 2 projector partitions.
     for shape in ["1w", "2w", "4w", "2w_2p"] {

@@ -194,7 +194,7 @@ impl Service {
             }
             processed = last;
             carried = sub.try_next();
-            if carried.is_none() || saved_at.elapsed() >= CHECKPOINT_EVERY {
+            if checkpoint_due(carried.is_some(), saved_at.elapsed()) {
                 store.save_checkpoint(&self.options.name, last).await?;
                 (saved, saved_at) = (last, std::time::Instant::now());
             }
@@ -266,9 +266,28 @@ impl Service {
     }
 }
 
+/// Whether the checkpoint is saved after a batch: when nothing more is waiting (the projector
+/// runs out of events), and under load once [`CHECKPOINT_EVERY`] has passed since the last save.
+fn checkpoint_due(more_waiting: bool, since_saved: Duration) -> bool {
+    !more_waiting || since_saved >= CHECKPOINT_EVERY
+}
+
+#[cfg(test)]
+mod under_load;
+
 #[cfg(test)]
 mod tests {
-    use super::Partition;
+    use super::{CHECKPOINT_EVERY, Partition, checkpoint_due};
+    use std::time::Duration;
+
+    /// Idle: saved after every batch. Busy: not after every batch, but never later than the cadence.
+    #[test]
+    fn the_checkpoint_is_saved_when_idle_and_under_load_at_the_cadence() {
+        assert!(checkpoint_due(false, Duration::ZERO));
+        assert!(!checkpoint_due(true, Duration::ZERO));
+        assert!(!checkpoint_due(true, CHECKPOINT_EVERY - Duration::from_millis(1)));
+        assert!(checkpoint_due(true, CHECKPOINT_EVERY));
+    }
     use aurora_schemas::GraphId;
 
     /// Every graph belongs to exactly one partition, and the partitions all get some graphs.

@@ -48,26 +48,7 @@ struct Request {
 impl Extension for Request {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> async_graphql::Response {
         let mut response = next.run(ctx).await;
-        // One refusal is enough: every field resolved after the budget ran out repeats it.
-        let mut budget_told = false;
-        response.errors.retain(|e| {
-            let budget = e.message.starts_with(BUDGET);
-            let keep = !(budget && budget_told);
-            budget_told |= budget;
-            keep
-        });
-        for e in &mut response.errors {
-            if e.message == "Query is too complex." {
-                e.extensions.get_or_insert_with(Default::default).set("code", crate::errors::Kind::BadInput.code());
-                e.message = format!(
-                    "the query is too complex: over the limit of {} (limits.max_complexity). A list field costs its page \
-                     size times what it selects (`graphs(first:)`, `history(first:)`, a run's `tasks` counted as 100): \
-                     ask for smaller pages, fewer aliases or fewer fields",
-                    self.limits.max_complexity
-                );
-            }
-            e.message = truncated(&e.message, MAX_ERROR_CHARS);
-        }
+        self.limits.polish(&mut response);
         response
     }
 
@@ -79,19 +60,8 @@ impl Extension for Request {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
-        let fields = field_count(&doc);
-        if fields > self.limits.max_fields {
-            return Err(refused(
-                format!(
-                    "the query selects {fields} fields (aliases and fragments counted as they expand); the limit is {} \
-                     (limits.max_fields): ask for fewer fields per request",
-                    self.limits.max_fields
-                ),
-                None,
-            ));
-        }
-        let subscription = doc.operations.iter().any(|(_, op)| op.node.ty == OperationType::Subscription);
-        self.subscription.store(subscription, Ordering::Relaxed);
+        self.limits.check_fields(&doc)?;
+        self.subscription.store(is_subscription(&doc), Ordering::Relaxed);
         Ok(doc)
     }
 
@@ -119,6 +89,55 @@ impl Extension for Request {
         }
         Ok(value)
     }
+}
+
+impl Guard {
+    /// Refuses a document that selects more than `max_fields` fields.
+    pub fn check_fields(&self, doc: &ExecutableDocument) -> ServerResult<()> {
+        let fields = field_count(doc);
+        if fields > self.max_fields {
+            return Err(refused(
+                format!(
+                    "the query selects {fields} fields (aliases and fragments counted as they expand); the limit is {} \
+                     (limits.max_fields): ask for fewer fields per request",
+                    self.max_fields
+                ),
+                None,
+            ));
+        }
+        Ok(())
+    }
+
+    /// A response's errors as clients are told them: the response-budget refusal once, the
+    /// complexity refusal with the limit and what to do, every message cut to [`MAX_ERROR_CHARS`].
+    pub fn polish(&self, response: &mut async_graphql::Response) {
+        // One refusal is enough: every field resolved after the budget ran out repeats it.
+        let mut budget_told = false;
+        response.errors.retain(|e| {
+            let budget = e.message.starts_with(BUDGET);
+            let keep = !(budget && budget_told);
+            budget_told |= budget;
+            keep
+        });
+        for e in &mut response.errors {
+            if e.message == "Query is too complex." {
+                e.extensions.get_or_insert_with(Default::default).set("code", crate::errors::Kind::BadInput.code());
+                e.message = format!(
+                    "the query is too complex: over the limit of {} (limits.max_complexity). A list field costs its page \
+                     size times what it selects (`graphs(first:)`, `history(first:)`, a run's `tasks` counted as 100): \
+                     ask for smaller pages, fewer aliases or fewer fields",
+                    self.max_complexity
+                );
+            }
+            e.message = truncated(&e.message, MAX_ERROR_CHARS);
+        }
+    }
+}
+
+/// Whether `doc` is a subscription (its every operation is one).
+pub fn is_subscription(doc: &ExecutableDocument) -> bool {
+    let mut operations = doc.operations.iter().peekable();
+    operations.peek().is_some() && operations.all(|(_, op)| op.node.ty == OperationType::Subscription)
 }
 
 /// A refusal of the request as a whole (BAD_USER_INPUT: the caller asked for too much).

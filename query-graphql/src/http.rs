@@ -18,9 +18,14 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+/// The read buffer of a `/graphql/ws` socket.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 #[derive(Clone)]
 struct Http {
     schema: AppSchema,
+    /// What `/graphql/ws` runs: subscriptions without the per-field guard, the rest with it.
+    operations: crate::ws::Operations,
     state: State,
 }
 
@@ -35,7 +40,7 @@ pub fn router(schema: AppSchema, state: State) -> Router {
         .route("/graphql/ws", get(subscriptions))
         .route("/workers/ws", get(remote_workers))
         .fallback(get(ui))
-        .with_state(Arc::new(Http { schema, state }))
+        .with_state(Arc::new(Http { operations: crate::ws::Operations::new(schema.clone(), &state), schema, state }))
         .merge(ops)
         .merge(rest)
         .layer(axum::middleware::from_fn_with_state(cors, crate::cors::layer))
@@ -228,13 +233,20 @@ async fn subscriptions(AxumState(h): AxumState<Arc<Http>>, headers: HeaderMap, u
     let offered = headers.get(header::SEC_WEBSOCKET_PROTOCOL).and_then(|v| v.to_str().ok());
     let protocol = crate::ws::protocol(offered).unwrap_or(async_graphql::http::WebSocketProtocols::GraphQLWS);
     let socket = crate::ws::Socket {
-        schema: h.schema.clone(),
+        operations: h.operations.clone(),
         protocol,
         auth: h.state.auth.clone(),
         live: h.state.live.clone(),
         limits: h.state.limits.clone(),
     };
-    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |ws| socket.serve(ws))
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        // What clients send here is small (subscribe, ping); every read attempt zero-fills the
+        // whole read buffer first, and one is made each time a socket's operations are polled,
+        // so the default 128 KiB cost more than sending the events (a fifth of the gateway's CPU
+        // under W7). A larger message still arrives: the buffer grows for it.
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .on_upgrade(move |ws| socket.serve(ws))
 }
 
 /// `/workers/ws`: a remote worker (`docs/worker-protocol.md`); authentication is in its `hello`.

@@ -6,13 +6,15 @@
 //! with 4401 when its token expires or is revoked, ending its subscriptions.
 
 use crate::auth::{Auth, Principal};
+use crate::guard::Guard;
 use crate::live::{Live, What};
-use crate::schema::AppSchema;
-use async_graphql::Data;
+use crate::schema::{AppSchema, State};
 use async_graphql::http::{WebSocketProtocols as Protocols, WsMessage};
+use async_graphql::{Data, Executor, Request, Response};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use chrono::Utc;
-use futures::{SinkExt, StreamExt};
+use futures::stream::BoxStream;
+use futures::{FutureExt, SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, info};
@@ -20,10 +22,56 @@ use tracing::{debug, info};
 /// How often an open socket checks that its token was not revoked.
 const REVOCATION_CHECK: Duration = Duration::from_secs(2);
 
+/// The most messages written to a socket at once: those ready when the first is sent (a
+/// subscriber that is behind gets many events in one write instead of a write each).
+const FRAMES_PER_WRITE: usize = 64;
+
+/// What a socket's operations run on: a subscription on the schema without the guard's
+/// per-field extension, with the guard's field count checked first and its wording of errors
+/// applied to what it sends; queries and mutations on the guarded schema, as over HTTP.
+#[derive(Clone)]
+pub struct Operations {
+    guarded: AppSchema,
+    subscriptions: AppSchema,
+    guard: Guard,
+}
+
+impl Operations {
+    /// Over `guarded` (the schema HTTP serves) and a subscription schema built from `state`.
+    pub fn new(guarded: AppSchema, state: &State) -> Self {
+        let guard = crate::schema::guard_of(&state.limits);
+        Self { guarded, subscriptions: crate::schema::build_subscription_schema(state.clone()), guard }
+    }
+}
+
+impl Executor for Operations {
+    fn execute(&self, request: Request) -> impl Future<Output = Response> + Send {
+        Executor::execute(&self.guarded, request)
+    }
+
+    fn execute_stream(&self, request: Request, session_data: Option<Arc<Data>>) -> BoxStream<'static, Response> {
+        let doc = match async_graphql::parser::parse_query(&request.query) {
+            Ok(doc) if crate::guard::is_subscription(&doc) => doc,
+            // Not a subscription, or not valid: the guarded schema runs it (or says why not).
+            _ => return Executor::execute_stream(&self.guarded, request, session_data),
+        };
+        if let Err(refused) = self.guard.check_fields(&doc) {
+            return futures::stream::once(async move { Response::from_errors(vec![refused]) }).boxed();
+        }
+        let guard = self.guard;
+        Executor::execute_stream(&self.subscriptions, request, session_data)
+            .map(move |mut response| {
+                guard.polish(&mut response);
+                response
+            })
+            .boxed()
+    }
+}
+
 /// What one socket needs.
 pub struct Socket {
-    /// The schema it executes.
-    pub schema: AppSchema,
+    /// What it executes.
+    pub operations: Operations,
     /// The protocol the client asked for.
     pub protocol: Protocols,
     /// Token checks.
@@ -112,7 +160,7 @@ impl Socket {
         let mut data = Data::default();
         data.insert(principal.clone());
         let incoming = Box::pin(incoming);
-        let gql = async_graphql::http::WebSocket::new(self.schema.clone(), incoming, protocol)
+        let gql = async_graphql::http::WebSocket::new(self.operations.clone(), incoming, protocol)
             .connection_data(data)
             .on_connection_init(|_| async { Ok(Data::default()) });
         tokio::pin!(gql);
@@ -126,18 +174,38 @@ impl Socket {
                     let _ = sink.send(Message::Close(Some(CloseFrame { code: 4401, reason: reason.into() }))).await;
                     return;
                 }
-                out = gql.next() => match out {
-                    Some(WsMessage::Text(t)) => {
-                        if sink.send(Message::Text(t.into())).await.is_err() {
-                            return;
+                out = gql.next() => {
+                    // What else is ready goes out with it, in one write (up to FRAMES_PER_WRITE).
+                    let (mut out, mut fed) = (out, 0);
+                    loop {
+                        match out {
+                            Some(WsMessage::Text(t)) => {
+                                if sink.feed(Message::Text(t.into())).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Some(WsMessage::Close(code, reason)) => {
+                                let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                                return;
+                            }
+                            None => {
+                                let _ = sink.flush().await;
+                                return;
+                            }
+                        }
+                        fed += 1;
+                        if fed == FRAMES_PER_WRITE {
+                            break;
+                        }
+                        match gql.next().now_or_never() {
+                            Some(next) => out = next,
+                            None => break,
                         }
                     }
-                    Some(WsMessage::Close(code, reason)) => {
-                        let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                    if sink.flush().await.is_err() {
                         return;
                     }
-                    None => return,
-                },
+                }
             }
         }
     }

@@ -471,3 +471,57 @@ async fn cancelling_stops_a_running_handler_and_frees_its_slot() {
     assert_eq!(ended.as_deref(), Some("SUCCESS"), "the next run waited for the cancelled sleep");
     assert!(waited.elapsed() < Duration::from_secs(10), "the slot came free after {:?}", waited.elapsed());
 }
+
+/// The first message about operation `id` on `ws` (skipping the connection's acknowledgement).
+async fn answer_to(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    id: &str,
+) -> Value {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("an answer in time");
+        let text = m.expect("the socket is open").expect("no socket error").into_text().unwrap().to_string();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        if v["id"] == id {
+            return v;
+        }
+    }
+}
+
+/// Over a socket, subscriptions run without the guard's per-field hook (their events are not one
+/// response), yet are held to the same field and complexity limits, told the same way; queries
+/// over a socket still have the response budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_over_a_socket_are_held_to_the_same_limits() {
+    let dir = Scratch::new("hardening-ws-limits");
+    let server =
+        Server::start(&dir.0, &["limits.max_fields=6", "limits.max_complexity=5", "limits.max_response_bytes=300"])
+            .await;
+    let id = server.submit(graph(vec![task("a", "noop", &[])], vec![])).await;
+    let token = server.anonymous().login("admin", PASSWORD).await.unwrap();
+    let mut ws = socket(&server).await;
+    ws.send(init(&token)).await.unwrap();
+    let subscribe = |n: &str, query: String| {
+        Message::Text(json!({ "id": n, "type": "subscribe", "payload": { "query": query } }).to_string().into())
+    };
+    // Seven fields: over max_fields.
+    let q =
+        format!("subscription {{ graphEvents(id: \"{id}\") {{ id stream version type graphId taskId position }} }}");
+    ws.send(subscribe("1", q)).await.unwrap();
+    let refused = answer_to(&mut ws, "1").await.to_string();
+    assert!(refused.contains("selects 8 fields") && refused.contains("limits.max_fields"), "{refused}");
+    // Five fields: within max_fields, over max_complexity (told with the limit and what to do).
+    let q = format!("subscription {{ graphEvents(id: \"{id}\") {{ id stream version type graphId }} }}");
+    ws.send(subscribe("2", q)).await.unwrap();
+    let refused = answer_to(&mut ws, "2").await.to_string();
+    assert!(refused.contains("too complex") && refused.contains("limits.max_complexity"), "{refused}");
+    // Within both: events arrive.
+    let q = format!("subscription {{ graphEvents(id: \"{id}\") {{ type position }} }}");
+    ws.send(subscribe("3", q)).await.unwrap();
+    let event = answer_to(&mut ws, "3").await;
+    assert_eq!(event["type"], "next", "{event}");
+    assert!(event["payload"]["data"]["graphEvents"]["position"].is_string(), "{event}");
+    // A query over the socket: the response budget still applies.
+    ws.send(subscribe("4", "{ __schema { types { name } } }".into())).await.unwrap();
+    let refused = answer_to(&mut ws, "4").await.to_string();
+    assert!(refused.contains("the response would exceed 300 bytes"), "{refused}");
+}

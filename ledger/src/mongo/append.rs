@@ -249,21 +249,11 @@ impl Appender {
         }
         let (plain, mut transacted): (Vec<usize>, Vec<usize>) = writing.into_iter().partition(|i| items[*i].is_plain());
         // A holder fenced out by a greater token of its own lease in this very group.
-        let greatest = fences_of(items, &transacted);
-        transacted.retain(|i| {
-            let stale = items[*i].requests.iter().filter_map(|r| r.fence.as_ref()).find_map(|f| {
-                let current = greatest.get(&f.lease).copied().unwrap_or(f.token);
-                (f.token < current).then(|| Error::Fenced { lease: f.lease.clone(), token: f.token, current })
-            });
-            match stale {
-                Some(e) => {
-                    unused_early.extend(items[*i].events().map(|e| e.position));
-                    items[*i].done = Some(Err(e));
-                    false
-                }
-                None => true,
-            }
-        });
+        for (i, e) in fenced_in_group(items, &transacted) {
+            unused_early.extend(items[i].events().map(|e| e.position));
+            items[i].done = Some(Err(e));
+            transacted.retain(|t| *t != i);
+        }
         let plain_docs: Vec<Document> = plain.iter().flat_map(|i| items[*i].events().map(to_doc)).collect();
         let txn_docs: Vec<Document> = transacted.iter().flat_map(|i| items[*i].events().map(to_doc)).collect();
         let fences = fences_of(items, &transacted);
@@ -547,6 +537,22 @@ fn admit(item: &mut Item, heads: &HashMap<String, Head>, now: chrono::DateTime<U
     Ok(Admitted::Write)
 }
 
+/// The items at `indices` whose fence is below the greatest token of the same lease among them
+/// (a holder that lost its lease to one whose append is in the same group), with the refusal.
+fn fenced_in_group(items: &[Item], indices: &[usize]) -> Vec<(usize, Error)> {
+    let greatest = fences_of(items, indices);
+    indices
+        .iter()
+        .filter_map(|i| {
+            let stale = items[*i].requests.iter().filter_map(|r| r.fence.as_ref()).find_map(|f| {
+                let current = greatest.get(&f.lease).copied().unwrap_or(f.token);
+                (f.token < current).then(|| Error::Fenced { lease: f.lease.clone(), token: f.token, current })
+            });
+            stale.map(|e| (*i, e))
+        })
+        .collect()
+}
+
 /// The greatest token per lease among the items at `indices`.
 fn fences_of(items: &[Item], indices: &[usize]) -> BTreeMap<String, u64> {
     let mut fences = BTreeMap::new();
@@ -557,4 +563,74 @@ fn fences_of(items: &[Item], indices: &[usize]) -> BTreeMap<String, u64> {
         }
     }
     fences
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is a failed case
+mod tests {
+    use super::*;
+    use crate::Fence;
+    use aurora_schemas::event::EventData;
+    use aurora_schemas::{EventMeta, GraphId, NewEvent, TaskId};
+
+    fn request(g: GraphId, key: &str, expected: u64, fence: Option<Fence>) -> AppendRequest {
+        let event = NewEvent::task(
+            g,
+            TaskId::derive(g, key),
+            EventData::TaskReceived { attempt: 1, worker_id: "w".into(), takeover: false },
+            EventMeta::default(),
+        );
+        AppendRequest { fence, ..AppendRequest::new(expected, vec![event]) }
+    }
+
+    fn heads(stream: &str, head: Head) -> HashMap<String, Head> {
+        HashMap::from([(stream.to_string(), head)])
+    }
+
+    /// An append whose earlier try was judged unwritten but landed later finds its own last event
+    /// at the head of its stream: that is its success, not a conflict with itself.
+    #[test]
+    fn an_earlier_try_that_landed_late_is_recognised_by_its_hash() {
+        let g = GraphId::new();
+        let mut item = Item::new(vec![request(g, "t", 0, None)]);
+        let stream = item.requests[0].stream.0.clone();
+        assert_eq!(admit(&mut item, &heads(&stream, Head::NONE), Utc::now()).unwrap(), Admitted::Write);
+        let ours = item.events().last().cloned().unwrap();
+        let landed = Head { version: ours.version, hash: ours.hash.clone() };
+        assert_eq!(admit(&mut item, &heads(&stream, landed), Utc::now()).unwrap(), Admitted::Written);
+        let ids: Vec<_> = item.events().map(|e| e.id).collect();
+        assert_eq!(ids, vec![ours.id], "the same sealed events, not new ones");
+    }
+
+    /// Another writer's event at the version this append expected to take is a conflict, even
+    /// when this append was sealed before.
+    #[test]
+    fn another_writers_event_at_the_head_is_a_conflict() {
+        let g = GraphId::new();
+        let mut item = Item::new(vec![request(g, "t", 0, None)]);
+        let stream = item.requests[0].stream.0.clone();
+        admit(&mut item, &heads(&stream, Head::NONE), Utc::now()).unwrap();
+        let theirs = Head { version: 1, hash: "someone-else".into() };
+        let refused = admit(&mut item, &heads(&stream, theirs), Utc::now()).unwrap_err();
+        assert!(refused.is_conflict(), "{refused:?}");
+    }
+
+    /// Two holders of one lease whose appends meet in one group: the smaller token is refused
+    /// before anything is written, the greater one goes ahead, other leases are not touched.
+    #[test]
+    fn a_fenced_append_below_its_leases_greatest_token_in_the_same_group_is_refused() {
+        let g = GraphId::new();
+        let fence = |lease: &str, token| Some(Fence { lease: lease.into(), token });
+        let items = vec![
+            Item::new(vec![request(g, "a", 0, fence("projector/0", 3))]),
+            Item::new(vec![request(g, "b", 0, fence("projector/0", 4))]),
+            Item::new(vec![request(g, "c", 0, fence("projector/1", 1))]),
+        ];
+        let refused = fenced_in_group(&items, &[0, 1, 2]);
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        let (index, error) = &refused[0];
+        assert_eq!(*index, 0);
+        assert!(matches!(error, Error::Fenced { lease, token: 3, current: 4 } if lease == "projector/0"), "{error:?}");
+        assert!(fenced_in_group(&items, &[0, 2]).is_empty(), "alone in its group, token 3 is for the store to judge");
+    }
 }

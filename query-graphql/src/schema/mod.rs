@@ -4,6 +4,7 @@ mod history;
 mod mutation;
 mod query;
 mod subscription;
+pub mod tails;
 mod types;
 
 use crate::auth::{Auth, Principal};
@@ -55,6 +56,8 @@ pub struct State {
     pub limits: aurora_config::Limits,
     /// Open sockets and subscriptions, counted against the limits.
     pub live: Arc<crate::live::Live>,
+    /// The runs' event tails that `graphEvents` subscribers share.
+    pub tails: Arc<tails::Tails>,
     /// Where the browser UI's files come from.
     pub web: crate::web::Assets,
     /// The configured FaaS providers, for listing their functions.
@@ -71,16 +74,29 @@ pub struct State {
 /// size times their children), by the number of fields a document selects, and by the response's
 /// size (see [`crate::guard`]) — not by depth, which the standard introspection query needs.
 pub fn build_schema(state: State) -> AppSchema {
-    let guard = crate::guard::Guard {
-        max_complexity: state.limits.max_complexity,
-        max_fields: state.limits.max_fields,
-        max_response_bytes: state.limits.max_response_bytes,
-    };
+    let guard = guard_of(&state.limits);
     Schema::build(Query, Mutation, Subscription)
         .limit_complexity(state.limits.max_complexity)
         .extension(guard)
         .data(state)
         .finish()
+}
+
+/// The schema that runs subscriptions over WebSocket ([`crate::ws::Operations`]): the same, less
+/// the guard's extension, whose per-field hook every event of every subscriber would pay for
+/// nothing (a subscription's events are not one response, so they have no response budget). The
+/// guard's field count and its wording of errors are applied around it instead.
+pub fn build_subscription_schema(state: State) -> AppSchema {
+    Schema::build(Query, Mutation, Subscription).limit_complexity(state.limits.max_complexity).data(state).finish()
+}
+
+/// The guard's limits from the configured ones.
+pub fn guard_of(limits: &aurora_config::Limits) -> crate::guard::Guard {
+    crate::guard::Guard {
+        max_complexity: limits.max_complexity,
+        max_fields: limits.max_fields,
+        max_response_bytes: limits.max_response_bytes,
+    }
 }
 
 pub(crate) fn state<'a>(ctx: &Context<'a>) -> &'a State {

@@ -1,13 +1,14 @@
-//! Subscriptions: a run's history, then its live events, until it ends.
+//! Subscriptions: a run's history, then its live events, until it ends (read from the run's
+//! tail in this process, shared by its subscribers: `tails.rs`).
 
 use super::types::LedgerEvent;
 use super::{principal, state};
 use crate::errors::{Kind, error, unavailable};
 use crate::live::What;
 use async_graphql::{Context, ID, Subscription as GqlSubscription};
-use aurora_ledger::{Scope, subscribe};
 use aurora_schemas::GraphId;
 use futures::Stream;
+use std::sync::Arc;
 
 /// The root subscription.
 pub struct Subscription;
@@ -45,7 +46,7 @@ impl Subscription {
         ctx: &Context<'_>,
         id: ID,
         after: Option<String>,
-    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<LedgerEvent>>> {
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Arc<LedgerEvent>>>> {
         let caller = principal(ctx)?;
         let st = state(ctx);
         if !st.auth.still_valid(caller).await.map_err(unavailable)? {
@@ -72,14 +73,11 @@ impl Subscription {
                 .parse::<u64>()
                 .map_err(|_| error(Kind::BadInput, format!("`after` must be an event's `position`, not `{a:.40}`")))?,
         };
-        let sub = subscribe(st.ledger.clone(), Scope::Graph(graph), after);
-        Ok(futures::stream::unfold(Some((sub, (Active::new(), slot))), |open| async move {
-            let (mut sub, held) = open?;
-            match sub.next().await {
-                Ok(event) => {
-                    let ended = event.event_type().ends_graph();
-                    Some((Ok(LedgerEvent::from(&event)), (!ended).then_some((sub, held))))
-                }
+        let reader = st.tails.follow(graph).read_after(after);
+        Ok(futures::stream::unfold(Some((reader, (Active::new(), slot))), |open| async move {
+            let (mut reader, held) = open?;
+            match reader.next().await? {
+                Ok(event) => Some((Ok(event), Some((reader, held)))),
                 Err(e) => Some((Err(unavailable(e)), None)),
             }
         }))
