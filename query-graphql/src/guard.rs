@@ -94,7 +94,15 @@ impl Extension for Request {
 impl Guard {
     /// Refuses a document that selects more than `max_fields` fields.
     pub fn check_fields(&self, doc: &ExecutableDocument) -> ServerResult<()> {
-        let fields = field_count(doc);
+        let Some(fields) = field_count(doc) else {
+            return Err(refused(
+                format!(
+                    "the query nests deeper than {MAX_DEPTH} levels (fields, fragments and their spreads each count one): \
+                     flatten it"
+                ),
+                None,
+            ));
+        };
         if fields > self.max_fields {
             return Err(refused(
                 format!(
@@ -190,14 +198,22 @@ fn approximate_size(v: &Value) -> usize {
     }
 }
 
-/// Every field the document selects, with fragment spreads counted as the fields they expand to.
-pub fn field_count(doc: &ExecutableDocument) -> usize {
+/// How deep a document may nest selections (fields with selections, fragment spreads and inline
+/// fragments each count a level): async-graphql's own limit, checked here too because the field
+/// count runs before async-graphql's check on the subscription path, and a chain of fragments
+/// would otherwise recurse as deep as the client likes.
+pub const MAX_DEPTH: usize = 32;
+
+/// Every field the document selects, with fragment spreads counted as the fields they expand to;
+/// `None` when it nests deeper than [`MAX_DEPTH`].
+pub fn field_count(doc: &ExecutableDocument) -> Option<usize> {
     let mut sizes: HashMap<Name, usize> = HashMap::new();
     let mut visiting = Vec::new();
-    doc.operations
-        .iter()
-        .map(|(_, op)| count_set(&op.node.selection_set, doc, &mut sizes, &mut visiting))
-        .fold(0usize, usize::saturating_add)
+    let mut total = 0usize;
+    for (_, op) in doc.operations.iter() {
+        total = total.saturating_add(count_set(&op.node.selection_set, doc, &mut sizes, &mut visiting, 0)?);
+    }
+    Some(total)
 }
 
 fn count_set(
@@ -205,12 +221,19 @@ fn count_set(
     doc: &ExecutableDocument,
     sizes: &mut HashMap<Name, usize>,
     visiting: &mut Vec<Name>,
-) -> usize {
+    depth: usize,
+) -> Option<usize> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
     let mut n = 0usize;
     for item in &set.node.items {
         let add = match &item.node {
-            Selection::Field(f) => 1usize.saturating_add(count_set(&f.node.selection_set, doc, sizes, visiting)),
-            Selection::InlineFragment(i) => count_set(&i.node.selection_set, doc, sizes, visiting),
+            Selection::Field(f) if f.node.selection_set.node.items.is_empty() => 1,
+            Selection::Field(f) => {
+                1usize.saturating_add(count_set(&f.node.selection_set, doc, sizes, visiting, depth + 1)?)
+            }
+            Selection::InlineFragment(i) => count_set(&i.node.selection_set, doc, sizes, visiting, depth + 1)?,
             Selection::FragmentSpread(s) => {
                 let name = &s.node.fragment_name.node;
                 match (sizes.get(name), doc.fragments.get(name)) {
@@ -219,7 +242,7 @@ fn count_set(
                     (None, _) if visiting.contains(name) => 0,
                     (None, Some(fragment)) => {
                         visiting.push(name.clone());
-                        let size = count_set(&fragment.node.selection_set, doc, sizes, visiting);
+                        let size = count_set(&fragment.node.selection_set, doc, sizes, visiting, depth + 1)?;
                         visiting.pop();
                         sizes.insert(name.clone(), size);
                         size
@@ -230,7 +253,7 @@ fn count_set(
         };
         n = n.saturating_add(add);
     }
-    n
+    Some(n)
 }
 
 #[cfg(test)]
@@ -238,7 +261,26 @@ mod tests {
     use super::*;
 
     fn count(q: &str) -> usize {
-        field_count(&async_graphql::parser::parse_query(q).expect("parses"))
+        field_count(&async_graphql::parser::parse_query(q).expect("parses")).expect("within the depth")
+    }
+
+    /// A chain of fragments as long as a client likes is refused by depth, without recursing
+    /// through it (50,000 levels would overflow the stack); 32 levels are fine.
+    #[test]
+    fn a_chain_of_fragments_deeper_than_the_limit_is_refused_not_followed() {
+        let chain = |n: usize| {
+            let mut q = String::from("subscription { ...F0 }");
+            for i in 0..n {
+                q.push_str(&format!(" fragment F{i} on Subscription {{ ...F{} }}", i + 1));
+            }
+            q.push_str(&format!(" fragment F{n} on Subscription {{ a }}"));
+            async_graphql::parser::parse_query(q).expect("parses")
+        };
+        assert_eq!(field_count(&chain(30)), Some(1));
+        assert_eq!(field_count(&chain(50_000)), None);
+        let guard = Guard { max_complexity: 100, max_fields: 100, max_response_bytes: 1_000 };
+        let refused = guard.check_fields(&chain(50_000)).unwrap_err();
+        assert!(refused.message.contains("deeper than 32 levels"), "{}", refused.message);
     }
 
     #[test]

@@ -27,8 +27,9 @@ const REVOCATION_CHECK: Duration = Duration::from_secs(2);
 const FRAMES_PER_WRITE: usize = 64;
 
 /// What a socket's operations run on: a subscription on the schema without the guard's
-/// per-field extension, with the guard's field count checked first and its wording of errors
-/// applied to what it sends; queries and mutations on the guarded schema, as over HTTP.
+/// per-field extension, with the guard's depth and field count checked first and its wording of
+/// errors applied to what it sends; queries and mutations on the guarded schema (with the same
+/// wording of errors: over a socket, async-graphql does not call the guard's request hook).
 #[derive(Clone)]
 pub struct Operations {
     guarded: AppSchema,
@@ -50,22 +51,33 @@ impl Executor for Operations {
     }
 
     fn execute_stream(&self, request: Request, session_data: Option<Arc<Data>>) -> BoxStream<'static, Response> {
+        let guard = self.guard;
+        let polished = move |mut response: Response| {
+            guard.polish(&mut response);
+            response
+        };
         let doc = match async_graphql::parser::parse_query(&request.query) {
-            Ok(doc) if crate::guard::is_subscription(&doc) => doc,
+            Ok(doc) if selects_a_subscription(&doc, request.operation_name.as_deref()) => doc,
             // Not a subscription, or not valid: the guarded schema runs it (or says why not).
-            _ => return Executor::execute_stream(&self.guarded, request, session_data),
+            _ => return Executor::execute_stream(&self.guarded, request, session_data).map(polished).boxed(),
         };
         if let Err(refused) = self.guard.check_fields(&doc) {
             return futures::stream::once(async move { Response::from_errors(vec![refused]) }).boxed();
         }
-        let guard = self.guard;
-        Executor::execute_stream(&self.subscriptions, request, session_data)
-            .map(move |mut response| {
-                guard.polish(&mut response);
-                response
-            })
-            .boxed()
+        Executor::execute_stream(&self.subscriptions, request, session_data).map(polished).boxed()
     }
+}
+
+/// Whether the operation a request runs (the one named, or the only one) is a subscription.
+fn selects_a_subscription(doc: &async_graphql::parser::types::ExecutableDocument, name: Option<&str>) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let ty = match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
+        (DocumentOperations::Multiple(_), None) => None,
+    };
+    ty == Some(OperationType::Subscription)
 }
 
 /// What one socket needs.

@@ -520,6 +520,17 @@ async fn operations_over_a_socket_are_held_to_the_same_limits() {
     let event = answer_to(&mut ws, "3").await;
     assert_eq!(event["type"], "next", "{event}");
     assert!(event["payload"]["data"]["graphEvents"]["position"].is_string(), "{event}");
+    // A chain of 50,000 fragments is refused by its depth, before it is followed (it would
+    // overflow the stack), and the server goes on.
+    let mut chain = String::from("subscription { ...F0 }");
+    for i in 0..50_000 {
+        chain.push_str(&format!(" fragment F{i} on Subscription {{ ...F{} }}", i + 1));
+    }
+    chain.push_str(&format!(" fragment F50000 on Subscription {{ graphEvents(id: \"{id}\") {{ type }} }}"));
+    ws.send(subscribe("5", chain)).await.unwrap();
+    let refused = answer_to(&mut ws, "5").await.to_string();
+    assert!(refused.contains("deeper than 32 levels"), "{}", &refused[..refused.len().min(500)]);
+    healthy(&server).await;
     // A query over the socket: the response budget still applies.
     ws.send(subscribe("4", "{ __schema { types { name } } }".into())).await.unwrap();
     let refused = answer_to(&mut ws, "4").await.to_string();

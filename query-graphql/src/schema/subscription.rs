@@ -73,7 +73,7 @@ impl Subscription {
                 .parse::<u64>()
                 .map_err(|_| error(Kind::BadInput, format!("`after` must be an event's `position`, not `{a:.40}`")))?,
         };
-        let reader = st.tails.follow(graph).read_after(after);
+        let reader = st.tails.read_after(graph, after);
         Ok(futures::stream::unfold(Some((reader, (Active::new(), slot))), |open| async move {
             let (mut reader, held) = open?;
             match reader.next().await? {
