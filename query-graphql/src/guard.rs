@@ -1,17 +1,19 @@
-//! Bounds on what one GraphQL request may cost, checked by an extension on every request (HTTP
-//! and WebSocket alike): a document may select at most `max_fields` fields (aliases and fragment
-//! uses counted as what they expand to), and a query's response at most `max_response_bytes` of
-//! values, counted as they are resolved so that an over-budget query stops instead of growing.
+//! Bounds on what one GraphQL request may cost, checked by an extension on every query and
+//! mutation (HTTP and WebSocket alike): a document may select at most `max_fields` fields (aliases
+//! and fragment uses counted as what they expand to), and a response at most `max_response_bytes`
+//! of values, counted as they are resolved so that an over-budget query stops instead of growing.
 //! (The complexity limit, with list fields costing their page size, is async-graphql's own.)
+//! Subscriptions run without the extension (`ws::Operations`): its field and depth checks and its
+//! wording of errors ([`Guard::check_fields`], [`Guard::polish`]) are applied around them.
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextResolve, ResolveInfo,
 };
-use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Name, Positioned, ServerError, ServerResult, Value, Variables};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// How the response-budget refusal begins (it is told once per response).
 const BUDGET: &str = "the response would exceed";
@@ -33,15 +35,13 @@ pub struct Guard {
 
 impl ExtensionFactory for Guard {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Request { limits: *self, spent: AtomicUsize::new(0), subscription: AtomicBool::new(false) })
+        Arc::new(Request { limits: *self, spent: AtomicUsize::new(0) })
     }
 }
 
 struct Request {
     limits: Guard,
     spent: AtomicUsize,
-    /// Subscriptions stream for as long as a run lives; their events are not one response.
-    subscription: AtomicBool,
 }
 
 #[async_trait::async_trait]
@@ -61,7 +61,6 @@ impl Extension for Request {
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
         self.limits.check_fields(&doc)?;
-        self.subscription.store(is_subscription(&doc), Ordering::Relaxed);
         Ok(doc)
     }
 
@@ -73,7 +72,7 @@ impl Extension for Request {
     ) -> ServerResult<Option<Value>> {
         let leaf = is_leaf(info.return_type);
         let value = next.run(ctx, info).await?;
-        if leaf && !self.subscription.load(Ordering::Relaxed) {
+        if leaf {
             let size = value.as_ref().map(approximate_size).unwrap_or(4);
             let spent = self.spent.fetch_add(size, Ordering::Relaxed) + size;
             if spent > self.limits.max_response_bytes {
@@ -140,12 +139,6 @@ impl Guard {
             e.message = truncated(&e.message, MAX_ERROR_CHARS);
         }
     }
-}
-
-/// Whether `doc` is a subscription (its every operation is one).
-pub fn is_subscription(doc: &ExecutableDocument) -> bool {
-    let mut operations = doc.operations.iter().peekable();
-    operations.peek().is_some() && operations.all(|(_, op)| op.node.ty == OperationType::Subscription)
 }
 
 /// A refusal of the request as a whole (BAD_USER_INPUT: the caller asked for too much).

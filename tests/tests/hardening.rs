@@ -500,23 +500,23 @@ async fn operations_over_a_socket_are_held_to_the_same_limits() {
     let token = server.anonymous().login("admin", PASSWORD).await.unwrap();
     let mut ws = socket(&server).await;
     ws.send(init(&token)).await.unwrap();
-    let subscribe = |n: &str, query: String| {
+    let operation = |n: &str, query: String| {
         Message::Text(json!({ "id": n, "type": "subscribe", "payload": { "query": query } }).to_string().into())
     };
     // Seven fields: over max_fields.
     let q =
         format!("subscription {{ graphEvents(id: \"{id}\") {{ id stream version type graphId taskId position }} }}");
-    ws.send(subscribe("1", q)).await.unwrap();
+    ws.send(operation("1", q)).await.unwrap();
     let refused = answer_to(&mut ws, "1").await.to_string();
     assert!(refused.contains("selects 8 fields") && refused.contains("limits.max_fields"), "{refused}");
     // Five fields: within max_fields, over max_complexity (told with the limit and what to do).
     let q = format!("subscription {{ graphEvents(id: \"{id}\") {{ id stream version type graphId }} }}");
-    ws.send(subscribe("2", q)).await.unwrap();
+    ws.send(operation("2", q)).await.unwrap();
     let refused = answer_to(&mut ws, "2").await.to_string();
     assert!(refused.contains("too complex") && refused.contains("limits.max_complexity"), "{refused}");
     // Within both: events arrive.
     let q = format!("subscription {{ graphEvents(id: \"{id}\") {{ type position }} }}");
-    ws.send(subscribe("3", q)).await.unwrap();
+    ws.send(operation("3", q)).await.unwrap();
     let event = answer_to(&mut ws, "3").await;
     assert_eq!(event["type"], "next", "{event}");
     assert!(event["payload"]["data"]["graphEvents"]["position"].is_string(), "{event}");
@@ -527,12 +527,12 @@ async fn operations_over_a_socket_are_held_to_the_same_limits() {
         chain.push_str(&format!(" fragment F{i} on Subscription {{ ...F{} }}", i + 1));
     }
     chain.push_str(&format!(" fragment F50000 on Subscription {{ graphEvents(id: \"{id}\") {{ type }} }}"));
-    ws.send(subscribe("5", chain)).await.unwrap();
+    ws.send(operation("5", chain)).await.unwrap();
     let refused = answer_to(&mut ws, "5").await.to_string();
     assert!(refused.contains("deeper than 32 levels"), "{}", &refused[..refused.len().min(500)]);
     healthy(&server).await;
     // A query over the socket: the response budget still applies.
-    ws.send(subscribe("4", "{ __schema { types { name } } }".into())).await.unwrap();
+    ws.send(operation("4", "{ __schema { types { name } } }".into())).await.unwrap();
     let refused = answer_to(&mut ws, "4").await.to_string();
     assert!(refused.contains("the response would exceed 300 bytes"), "{refused}");
 }

@@ -19,6 +19,15 @@ async fn task_event(ledger: &Arc<dyn Ledger>, g: GraphId, key: &str) -> u64 {
     ledger.append(AppendRequest::new(0, vec![event])).await.unwrap()[0].position
 }
 
+/// Appends events of tasks `t{from}` … `t{to - 1}` of `g`; returns their positions.
+async fn task_events(ledger: &Arc<dyn Ledger>, g: GraphId, keys: std::ops::Range<usize>) -> Vec<u64> {
+    let mut positions = Vec::new();
+    for i in keys {
+        positions.push(task_event(ledger, g, &format!("t{i}")).await);
+    }
+    positions
+}
+
 async fn finish(ledger: &Arc<dyn Ledger>, g: GraphId) -> u64 {
     let event = NewEvent::graph(g, EventData::GraphSucceeded {}, EventMeta::default());
     ledger.append(AppendRequest::new(0, vec![event])).await.unwrap()[0].position
@@ -77,10 +86,7 @@ async fn subscribers_of_a_run_share_one_tail_and_see_every_event_once() {
 async fn a_subscriber_resuming_after_a_position_gets_only_what_came_after_it() {
     let ledger = ledger();
     let g = GraphId::new();
-    let mut positions = Vec::new();
-    for i in 0..50 {
-        positions.push(task_event(&ledger, g, &format!("t{i}")).await);
-    }
+    let mut positions = task_events(&ledger, g, 0..50).await;
     positions.push(finish(&ledger, g).await);
     let tails = Tails::new(ledger.clone());
     // Joins at once: the tail has not read the history yet.
@@ -100,10 +106,7 @@ async fn a_subscriber_resuming_after_a_position_gets_only_what_came_after_it() {
 async fn a_tail_keeps_a_bounded_window_and_readers_behind_it_miss_nothing() {
     let ledger = ledger();
     let g = GraphId::new();
-    let mut positions = Vec::new();
-    for i in 0..40 {
-        positions.push(task_event(&ledger, g, &format!("t{i}")).await);
-    }
+    let mut positions = task_events(&ledger, g, 0..40).await;
     let tails = Tails::keeping(ledger.clone(), 5);
     let mut slow = tails.read_after(g, 0);
     // Let the feed read the history far past what it keeps.
@@ -122,9 +125,7 @@ async fn a_tail_keeps_a_bounded_window_and_readers_behind_it_miss_nothing() {
         rest.insert(0, first.position.parse().unwrap());
         rest
     });
-    for i in 40..60 {
-        positions.push(task_event(&ledger, g, &format!("t{i}")).await);
-    }
+    positions.extend(task_events(&ledger, g, 40..60).await);
     positions.push(finish(&ledger, g).await);
     assert_eq!(reading.await.unwrap(), positions);
 }
